@@ -1,0 +1,58 @@
+/*
+ * config.h - the daemon's settings: an INI file, plus platform keys from
+ * files, systemd credentials or the environment.
+ *
+ * Loaded once at start-up, on the main thread, before the loop runs; read
+ * only afterwards. A key is never read from the INI file itself.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef SV_CONFIG_H
+#define SV_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "providers/registry.h"
+
+#define SV_CONFIG_DEFAULT_PATH "/etc/sovereign/sovereignd.conf"
+
+struct sv_provider_conf {
+    char *url;              /* owned; base URL, scheme ws, wss, http or https */
+    char *api_key;          /* owned, in sodium guarded memory; NULL if none */
+    const char *key_source; /* static text: "file", "credential", "env" */
+    bool validate_keys;     /* check BYOK keys with the provider first */
+    unsigned timeout_ms;    /* request or connect time-out */
+};
+
+struct sv_config {
+    char *path; /* owned; the file this came from */
+
+    /* [server] */
+    char *listen_host;           /* owned; NULL when TCP is off */
+    int listen_port;             /* 0 picks a free port */
+    char *unix_socket;           /* owned; NULL when off */
+    unsigned rate_limit_per_min; /* REST requests per API key */
+    size_t max_body_bytes;       /* REST request bodies */
+    int log_level;               /* SV_LOG_* */
+
+    /* [store] and [vault] */
+    char *store_path;      /* owned */
+    char *master_key_file; /* owned */
+
+    /* [provider.<id>], indexed by enum sv_provider_id */
+    struct sv_provider_conf provider[SV_PROVIDER_KEYED_COUNT];
+};
+
+/*
+ * Reads the file at path (and the key sources named above) into a new
+ * config. On error returns a negative errno and writes a message naming
+ * the file, line and key into err; *out is untouched.
+ */
+int sv_config_load(struct sv_config **out, const char *path, char *err,
+                   size_t errlen);
+
+/* Wipes the keys and frees everything; NULL is a no-op. */
+void sv_config_free(struct sv_config *cfg);
+
+#endif

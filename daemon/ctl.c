@@ -1,0 +1,5 @@
+/* sovereignctl: written next. */
+int main(void)
+{
+    return 0;
+}

@@ -1,0 +1,5 @@
+/* sovereignd entry point: written next. */
+int main(void)
+{
+    return 0;
+}
