@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/secret.h"
+
 struct sv_vault;
 
 /*
@@ -52,11 +54,5 @@ int sv_vault_seal(const struct sv_vault *v, const char *secret_id,
 int sv_vault_open(const struct sv_vault *v, const char *secret_id,
                   const char *org_id, const char *provider, const uint8_t *ct,
                   size_t ct_len, char **plain);
-
-/* Guarded copy of a secret string; free with sv_secret_free(). */
-char *sv_secret_dup(const char *s, size_t len);
-
-/* Wipes and frees a secret from sv_vault_open() or sv_secret_dup(). */
-void sv_secret_free(char *plain);
 
 #endif
