@@ -1,0 +1,469 @@
+"""REST API tests against the real sovereignd binary (../shared/API.md)."""
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import threading
+
+from harness import (Daemon, case, check, check_eq, main, wait_for,
+                     SOVEREIGND)
+
+API = "/api/v1"
+PROVIDERS = ["deepgram", "openai", "elevenlabs", "resend"]
+
+
+def byok_ids(resp):
+    return resp.json["byok_keys"]
+
+
+@case
+def healthz():
+    with Daemon() as d:
+        r = d.request("GET", "/healthz")
+        check_eq(r.status, 200, "healthz status")
+        check_eq(r.json["status"], "ok")
+        check_eq(d.request("POST", "/healthz").status, 405, "POST healthz")
+        check_eq(d.request("GET", "/nowhere").status, 404, "unknown path")
+
+
+@case
+def auth():
+    with Daemon() as d:
+        org, key = d.org()
+        r = d.request("GET", API + "/assistants")
+        check_eq(r.status, 401, "no key")
+        check_eq(r.json["error"], "unauthorized")
+        check_eq(d.request("GET", API + "/assistants", key="sv_" + "A" * 43)
+                 .status, 401, "unknown key")
+        check_eq(d.request("GET", API + "/assistants",
+                           headers={"Authorization": "Basic " + key})
+                 .status, 401, "wrong scheme")
+        check_eq(d.request("GET", API + "/assistants", key=key).status, 200)
+        # A second key works; a revoked one stops working at once.
+        k2 = d.ctl("key", "create", org)
+        check_eq(d.request("GET", API + "/byok", key=k2["api_key"]).status,
+                 200, "second key")
+        listed = d.ctl("key", "list", org)["keys"]
+        check_eq(len(listed), 2, "two keys listed")
+        check("api_key" not in str(listed) and key not in str(listed),
+              "key list shows no key material")
+        d.ctl("key", "revoke", k2["id"])
+        check_eq(d.request("GET", API + "/byok", key=k2["api_key"]).status,
+                 401, "revoked key")
+        check_eq(d.request("GET", API + "/byok", key=key).status, 200)
+
+
+@case
+def byok_flow():
+    with Daemon() as d:
+        org, key = d.org()
+        r = d.request("GET", API + "/byok", key=key)
+        check_eq(r.status, 200)
+        check_eq(byok_ids(r), {p + "_secret_id": None for p in PROVIDERS})
+
+        r = d.request("POST", API + "/byok", key=key,
+                      body={"provider": "openai", "api_key": "sk-test-one"})
+        check_eq(r.status, 200, "post key")
+        check_eq(r.json["success"], True)
+        first = byok_ids(r)["openai_secret_id"]
+        check(first and len(first) == 36, "secret id is a uuid", first)
+        check_eq(byok_ids(d.request("GET", API + "/byok", key=key))
+                 ["openai_secret_id"], first)
+
+        # Rotation: a new key replaces the old under a new secret id.
+        r = d.request("POST", API + "/byok", key=key,
+                      body={"provider": "openai", "api_key": "sk-test-two"})
+        check_eq(r.status, 200)
+        second = byok_ids(r)["openai_secret_id"]
+        check(second != first, "rotation gives a new secret id")
+
+        r = d.request("DELETE", API + "/byok", key=key,
+                      body={"provider": "openai"})
+        check_eq(r.status, 200, "delete")
+        check_eq(byok_ids(r)["openai_secret_id"], None)
+        check_eq(byok_ids(d.request("GET", API + "/byok", key=key))
+                 ["openai_secret_id"], None)
+
+
+@case
+def byok_bad_input():
+    with Daemon() as d:
+        org, key = d.org()
+        bad = [
+            ({"provider": "nope", "api_key": "x"}, "provider"),
+            ({"api_key": "x"}, "provider"),
+            ({"provider": "openai"}, "api_key"),
+            ({"provider": "openai", "api_key": ""}, "api_key"),
+            ({"provider": "openai", "api_key": "a\nb"}, "api_key"),
+            ({"provider": "openai", "api_key": "a b"}, "api_key"),
+            ({"provider": "openai", "api_key": 42}, "api_key"),
+            ({"provider": "openai", "api_key": "k" * 5000}, "api_key"),
+        ]
+        for body, param in bad:
+            r = d.request("POST", API + "/byok", key=key, body=body)
+            check_eq(r.status, 400, "status for %r" % (body,))
+            check_eq(r.json.get("param"), param, "param for %r" % (body,))
+            check("error" in r.json and "message" in r.json, "error body")
+        r = d.request("POST", API + "/byok", key=key, raw=b"{not json")
+        check_eq(r.status, 400, "bad json")
+        check_eq(r.json["error"], "invalid_json")
+        r = d.request("POST", API + "/byok", key=key, raw=b"[1,2]")
+        check_eq(r.status, 400, "array body")
+        r = d.request("POST", API + "/byok", key=key, raw=b"provider=openai",
+                      content_type="application/x-www-form-urlencoded")
+        check_eq(r.status, 415, "not json")
+        r = d.request("POST", API + "/byok", key=key,
+                      raw=b'{"provider": "openai", "api_key": "' +
+                      b"x" * 70000 + b'"}')
+        check_eq(r.status, 413, "too large")
+        check_eq(d.request("PUT", API + "/byok", key=key, body={}).status,
+                 405, "PUT byok")
+        # Nothing was stored by any of it.
+        check_eq(set(byok_ids(d.request("GET", API + "/byok", key=key))
+                     .values()), {None}, "nothing stored")
+
+
+@case
+def byok_config():
+    with Daemon() as d:
+        org, key = d.org()
+        r = d.request("GET", API + "/byok/config", key=key)
+        check_eq(r.status, 200)
+        by_id = {p["id"]: p for p in r.json["providers"]}
+        for p in PROVIDERS:
+            check(p in by_id, "provider listed", p)
+        check_eq(by_id["deepgram"]["category"], "stt")
+        check_eq(by_id["openai"]["category"], "llm")
+        check_eq(by_id["elevenlabs"]["category"], "tts")
+        check_eq(by_id["resend"]["category"], "notifications")
+        dg_default = [m["id"] for m in by_id["deepgram"]["models"]
+                      if m["default"]]
+        check_eq(dg_default, ["nova-3-general"])
+        oa = {m["id"]: m["default"] for m in by_id["openai"]["models"]}
+        check_eq(oa.get("gpt-4o-mini"), True)
+        check("gpt-4o" in oa, "gpt-4o listed")
+        check(by_id["openai"]["docsUrl"].startswith("https://"), "docsUrl")
+
+
+@case
+def assistants_crud():
+    with Daemon() as d:
+        org, key = d.org()
+        r = d.request("POST", API + "/assistants", key=key,
+                      body={"name": "Front desk", "first_message": "Hallo!",
+                            "webhook_secret": "whsec-123",
+                            "llm_config": {"temperature": 0.2}})
+        check_eq(r.status, 201, "create")
+        a = r.json["assistant"]
+        aid = a["id"]
+        check_eq(a["name"], "Front desk")
+        check_eq(a["is_active"], True)
+        check_eq(a["llm_config"]["temperature"], 0.2)
+        check_eq(a["llm_config"]["model"], "gpt-4o-mini", "default model")
+        check_eq(a["stt_config"]["model"], "nova-3-general")
+        check(a["webhook_secret"] != "whsec-123", "webhook secret masked")
+        check(a["created_at"].endswith("Z"), "created_at")
+
+        r = d.request("GET", API + "/assistants/" + aid, key=key)
+        check_eq(r.status, 200)
+        check_eq(r.json["assistant"]["first_message"], "Hallo!")
+        r = d.request("GET", API + "/assistants", key=key)
+        check_eq([x["id"] for x in r.json["assistants"]], [aid])
+
+        r = d.request("PATCH", API + "/assistants/" + aid, key=key,
+                      body={"name": "Renamed",
+                            "tts_config": {"speed": 1.5}})
+        check_eq(r.status, 200, "patch")
+        b = r.json["assistant"]
+        check_eq(b["name"], "Renamed")
+        check_eq(b["first_message"], "Hallo!", "untouched field kept")
+        check_eq(b["tts_config"]["speed"], 1.5)
+        check_eq(b["tts_config"]["voice_id"], a["tts_config"]["voice_id"],
+                 "config merged, not replaced")
+
+        # The deprecated /agents alias serves the same objects.
+        r = d.request("GET", API + "/agents/" + aid, key=key)
+        check_eq(r.json["assistant"]["name"], "Renamed")
+
+        check_eq(d.request("DELETE", API + "/assistants/" + aid, key=key)
+                 .json, {"success": True})
+        check_eq(d.request("GET", API + "/assistants/" + aid, key=key)
+                 .status, 404, "gone")
+        check_eq(d.request("DELETE", API + "/assistants/" + aid, key=key)
+                 .status, 404, "delete twice")
+        check_eq(d.request("PATCH", API + "/assistants/nope", key=key,
+                           body={"name": "x"}).status, 404)
+
+
+@case
+def assistants_validation():
+    with Daemon() as d:
+        org, key = d.org()
+        bad = [
+            ({}, "name"),
+            ({"name": ""}, "name"),
+            ({"name": "x", "colour": "red"}, "colour"),
+            ({"name": "x", "is_active": "yes"}, "is_active"),
+            ({"name": "x", "llm_config": {"temperature": 2.5}},
+             "llm_config.temperature"),
+            ({"name": "x", "llm_config": {"model": "gpt-99"}},
+             "llm_config.model"),
+            ({"name": "x", "llm_config": {"provider": "deepgram"}},
+             "llm_config.provider"),
+            ({"name": "x", "llm_config": {"messages": [
+                {"role": "wizard", "content": "hi"}]}},
+             "llm_config.messages"),
+            ({"name": "x", "tts_config": {"speed": 0.1}}, "tts_config.speed"),
+            ({"name": "x", "tts_config": {"stability": 1.5}},
+             "tts_config.stability"),
+            ({"name": "x", "tts_config": {"style": -1}}, "tts_config.style"),
+            ({"name": "x", "stt_config": {"model": "whisper"}},
+             "stt_config.model"),
+            ({"name": "x", "stt_config": {"provider": "nope"}},
+             "stt_config.provider"),
+            ({"name": "x", "webhook_url": "ftp://x"}, "webhook_url"),
+            ({"name": "x", "webhook_events": ["boom"]}, "webhook_events"),
+            ({"name": "x", "max_duration_seconds": -5},
+             "max_duration_seconds"),
+            ({"name": "x", "notification_email": "nobody"},
+             "notification_email"),
+            ({"name": "x", "llm_config": {"tools": [
+                {"type": "function", "function": {"name": "bad name!"}}]}},
+             "llm_config.tools"),
+        ]
+        for body, param in bad:
+            r = d.request("POST", API + "/assistants", key=key, body=body)
+            check_eq(r.status, 400, "status for %r" % (body,))
+            check_eq(r.json.get("param"), param, "param for %r" % (body,))
+        check_eq(d.request("GET", API + "/assistants", key=key)
+                 .json["assistants"], [], "nothing created")
+        ok = d.request("POST", API + "/assistants", key=key, body={
+            "name": "Tools", "llm_config": {"model": "gpt-4o", "tools": [
+                {"type": "function", "function": {
+                    "name": "get_hours", "description": "Opening hours",
+                    "parameters": {"type": "object", "properties": {}}},
+                 "server": {"url": "https://example.com/tool"},
+                 "async": False}],
+                "messages": [{"role": "system", "content": "Be brief."}]}})
+        check_eq(ok.status, 201, "valid tools")
+        aid = ok.json["assistant"]["id"]
+        r = d.request("PATCH", API + "/assistants/" + aid, key=key,
+                      body={"llm_config": {"temperature": 9}})
+        check_eq(r.status, 400, "bad patch")
+        check_eq(d.request("GET", API + "/assistants/" + aid, key=key)
+                 .json["assistant"]["llm_config"]["model"], "gpt-4o",
+                 "bad patch changed nothing")
+
+
+@case
+def tenant_isolation():
+    with Daemon() as d:
+        _, ka = d.org("A")
+        _, kb = d.org("B")
+        a = d.request("POST", API + "/assistants", key=ka,
+                      body={"name": "A's"}).json["assistant"]["id"]
+        for method, body in (("GET", None), ("PATCH", {"name": "mine"}),
+                             ("DELETE", None)):
+            r = d.request(method, API + "/assistants/" + a, key=kb,
+                          body=body)
+            check_eq(r.status, 404, "B %s A's assistant" % method)
+        check_eq(d.request("GET", API + "/assistants", key=kb)
+                 .json["assistants"], [], "B sees none")
+        d.request("POST", API + "/byok", key=ka,
+                  body={"provider": "deepgram", "api_key": "dg-a"})
+        check_eq(byok_ids(d.request("GET", API + "/byok", key=kb))
+                 ["deepgram_secret_id"], None, "B sees no key")
+        d.request("DELETE", API + "/byok", key=kb,
+                  body={"provider": "deepgram"})
+        check(byok_ids(d.request("GET", API + "/byok", key=ka))
+              ["deepgram_secret_id"], "A's key survives B's delete")
+        check_eq(d.request("GET", API + "/assistants/" + a, key=ka).status,
+                 200)
+
+
+@case
+def rate_limit():
+    with Daemon(rate_limit=5) as d:
+        _, key = d.org()
+        for i in range(5):
+            r = d.request("GET", API + "/byok", key=key)
+            check_eq(r.status, 200, "request %d" % i)
+            check_eq(r.headers["x-ratelimit-limit"], "5")
+            check_eq(r.headers["x-ratelimit-remaining"], str(4 - i))
+            check(int(r.headers["x-ratelimit-reset"]) > 1700000000,
+                  "reset is unix seconds")
+        r = d.request("GET", API + "/byok", key=key)
+        check_eq(r.status, 429, "over the limit")
+        check_eq(r.json["error"], "rate_limited")
+        check(1 <= int(r.headers["retry-after"]) <= 60, "retry-after")
+        # Another key has its own budget.
+        _, other = d.org("Other")
+        check_eq(d.request("GET", API + "/byok", key=other).status, 200)
+
+
+@case
+def unix_socket():
+    with Daemon() as d:
+        _, key = d.org()
+        r = d.request("GET", API + "/byok", key=key, unix=True)
+        check_eq(r.status, 200, "over the unix socket")
+        mode = stat.S_IMODE(os.stat(d.sock).st_mode)
+        check_eq(mode & 0o007, 0, "socket not open to others")
+    check(not os.path.exists(d.sock), "socket removed at exit")
+
+
+@case
+def restart_keeps_state():
+    d = Daemon()
+    _, key = d.org()
+    aid = d.request("POST", API + "/assistants", key=key,
+                    body={"name": "Kept"}).json["assistant"]["id"]
+    sid = byok_ids(d.request("POST", API + "/byok", key=key, body={
+        "provider": "elevenlabs", "api_key": "xi-kept"}))["elevenlabs_secret_id"]
+    check_eq(d.stop(), 0, "clean exit on SIGTERM")
+    d.start()
+    check_eq(d.request("GET", API + "/assistants/" + aid, key=key)
+             .json["assistant"]["name"], "Kept")
+    check_eq(byok_ids(d.request("GET", API + "/byok", key=key))
+             ["elevenlabs_secret_id"], sid)
+    check_eq(d.stop(signal.SIGINT), 0, "clean exit on SIGINT")
+
+
+@case
+def sigkill_during_writes():
+    d = Daemon()
+    _, key = d.org()
+    acked = []
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            try:
+                r = d.request("POST", API + "/assistants", key=key,
+                              body={"name": "burst %d" % i})
+            except OSError:
+                return
+            if r.status == 201:
+                acked.append(r.json["assistant"]["id"])
+            i += 1
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len(acked) >= 100, 30, "100 acknowledged writes")
+    d.kill()
+    stop.set()
+    for t in threads:
+        t.join()
+    d.start()
+    ids = {a["id"] for a in d.request("GET", API + "/assistants", key=key)
+           .json["assistants"]}
+    missing = [a for a in acked if a not in ids]
+    check_eq(missing, [], "acknowledged writes lost")
+    r = subprocess.run(["sqlite3", d.store, "PRAGMA integrity_check;"],
+                       capture_output=True, text=True)
+    if r.returncode == 0:
+        check_eq(r.stdout.strip(), "ok", "integrity check")
+    d.stop()
+
+
+@case
+def notify_ready_stopping():
+    tmp_sock = os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                            "sv-notify-%d.sock" % os.getpid())
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(tmp_sock)
+    s.settimeout(20)
+    try:
+        d = Daemon(env={"NOTIFY_SOCKET": tmp_sock, "WATCHDOG_USEC": "200000",
+                        "WATCHDOG_PID": ""}, start=False)
+        d.env.pop("WATCHDOG_PID")
+        d.start()
+        got = []
+        while not any("READY=1" in m for m in got):
+            got.append(s.recv(4096).decode())
+        while not any("WATCHDOG=1" in m for m in got):
+            got.append(s.recv(4096).decode())
+        d.stop()
+        while not any("STOPPING=1" in m for m in got):
+            got.append(s.recv(4096).decode())
+    finally:
+        s.close()
+        os.unlink(tmp_sock)
+
+
+@case
+def vault_refusals():
+    d = Daemon(start=False)
+    # Readable by others: refused.
+    os.chmod(d.master, 0o644)
+    d.start(expect_ready=False)
+    check(d.wait_exit() != 0, "refused a 0644 master key")
+    check("master" in d.log() or d.master in d.log(), "says why")
+    os.chmod(d.master, 0o600)
+    # Malformed.
+    with open(d.master, "w") as f:
+        f.write("not a key\n")
+    d.start(expect_ready=False)
+    check(d.wait_exit() != 0, "refused a malformed key")
+    # Missing.
+    os.unlink(d.master)
+    d.start(expect_ready=False)
+    check(d.wait_exit() != 0, "refused a missing key")
+    # vault init writes 0600 and never overwrites.
+    d.ctl("vault", "init", parse=False)
+    check_eq(stat.S_IMODE(os.stat(d.master).st_mode), 0o600, "mode")
+    before = open(d.master).read()
+    r = d.ctl("vault", "init", parse=False, check_rc=False)
+    check(r.returncode != 0, "refuses to overwrite")
+    check_eq(open(d.master).read(), before, "key unchanged")
+    d.start()
+    d.stop()
+
+
+@case
+def config_errors():
+    d = Daemon(start=False, extra_conf="[provider.openai]\napi_key = sk-inline\n")
+    r = subprocess.run([SOVEREIGND, "--config", d.conf], capture_output=True,
+                       text=True, timeout=20)
+    check(r.returncode != 0, "inline key refused")
+    check(d.conf + ":" in r.stderr, "names the file and line", r.stderr)
+    check("sk-inline" not in r.stderr, "does not print the key")
+    r = subprocess.run([SOVEREIGND, "--config", "/nonexistent.conf"],
+                       capture_output=True, text=True, timeout=20)
+    check(r.returncode != 0 and "/nonexistent.conf" in r.stderr,
+          "missing file named", r.stderr)
+
+
+@case
+def secrets_never_leak():
+    keys = ["sk-LEAKCHECK-openai-0001", "dg-LEAKCHECK-deepgram-0002",
+            "xi-LEAKCHECK-eleven-0003", "re_LEAKCHECK_resend_0004",
+            "sk-LEAKCHECK-rotated-0005"]
+    d = Daemon()
+    _, api_key = d.org()
+    for p, k in zip(PROVIDERS, keys):
+        r = d.request("POST", API + "/byok", key=api_key,
+                      body={"provider": p, "api_key": k})
+        check_eq(r.status, 200)
+    d.request("POST", API + "/byok", key=api_key,
+              body={"provider": "openai", "api_key": keys[4]})
+    d.request("GET", API + "/byok", key=api_key)
+    d.request("DELETE", API + "/byok", key=api_key,
+              body={"provider": "deepgram"})
+    d.stop()
+    blobs = [d.log().encode()] + d.responses
+    for name in os.listdir(d.tmp):
+        if name.startswith("sovereign.db"):
+            with open(os.path.join(d.tmp, name), "rb") as f:
+                blobs.append(f.read())
+    for k in keys + [api_key]:
+        for b in blobs:
+            check(k.encode() not in b, "plaintext %s found" % k[:8])
+
+
+if __name__ == "__main__":
+    main()
