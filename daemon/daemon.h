@@ -18,6 +18,7 @@ struct sv_httpc;
 struct sv_store;
 struct sv_vault;
 struct sv_server;
+struct sv_session;
 
 struct sv_daemon {
     uv_loop_t *loop;              /* borrowed */
