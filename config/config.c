@@ -585,6 +585,7 @@ static int on_entry(void *user, const char *section, const char *name,
 {
     struct parse *p = user;
     const struct key_rule *rules;
+    size_t provider;
     int sec;
 
     if (p->failed)
@@ -599,11 +600,6 @@ static int on_entry(void *user, const char *section, const char *name,
                    p->cfg->path, p->line, p->name);
         return 0;
     }
-    if (p->name[0] == '?') {
-        bad_value(p, "not a setting name; lines read name = value");
-        return 0;
-    }
-
     sec = find_section(section);
     if (sec >= 0) {
         rules = section_rules(sec);
@@ -617,11 +613,16 @@ static int on_entry(void *user, const char *section, const char *name,
                 return 0;
             }
             p->seen[sec] |= 1u << i;
-            return rules[i].set(p, (size_t)(sec - SEC_PROVIDER), value) == 0;
+            provider = sec >= SEC_PROVIDER ? (size_t)(sec - SEC_PROVIDER) : 0;
+            return rules[i].set(p, provider, value) == 0;
         }
     }
     if (looks_secret(name)) {
         reject_secret(p, sec);
+        return 0;
+    }
+    if (p->name[0] == '?') {
+        bad_value(p, "not a setting name; lines read name = value");
         return 0;
     }
     if (sec < 0) {
@@ -653,16 +654,14 @@ static char *read_line(char *str, int num, void *stream)
         c = p->data[p->pos];
         if (c == '\0') {
             record_err(p, -EINVAL, p->line,
-                       "%s:%d: the line contains "
-                       "a NUL byte",
-                       p->cfg->path, p->line);
+                       "%s:%d: the line contains a NUL byte", p->cfg->path,
+                       p->line);
             return NULL;
         }
         if (n + 1 >= (size_t)num) {
             record_err(p, -EINVAL, p->line,
-                       "%s:%d: the line is longer "
-                       "than %d bytes",
-                       p->cfg->path, p->line, num - 2);
+                       "%s:%d: the line is longer than %d bytes", p->cfg->path,
+                       p->line, num - 2);
             return NULL;
         }
         str[n++] = c;
@@ -898,8 +897,7 @@ static int load_key(struct parse *p, size_t i)
     r = check_key(env, &len, &why);
     if (r < 0) {
         return record_err(p, r, 0,
-                          "environment variable %s: "
-                          "[provider.%s] key: %s",
+                          "environment variable %s: [provider.%s] key: %s",
                           info->key_env, info->id, why);
     }
     if (len > 0) {
@@ -969,9 +967,7 @@ int sv_config_load(struct sv_config **out, const char *path, char *err,
     /* Keys go into sodium's guarded memory, which needs the library set
      * up; sodium_init() may be called any number of times. */
     if (sodium_init() < 0) {
-        r = record_err(&p, -ENOMEM, 0,
-                       "%s: libsodium failed to "
-                       "initialise",
+        r = record_err(&p, -ENOMEM, 0, "%s: libsodium failed to initialise",
                        path);
         goto out;
     }
@@ -989,8 +985,8 @@ int sv_config_load(struct sv_config **out, const char *path, char *err,
         /* inih found a malformed line before any error of ours. */
         p.failed = false;
         record_err(&p, -EINVAL, line,
-                   "%s:%d: syntax error: expected "
-                   "[section] or name = value",
+                   "%s:%d: syntax error: expected [section] or "
+                   "name = value",
                    path, line);
     }
     if (p.failed) {

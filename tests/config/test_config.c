@@ -262,6 +262,40 @@ SV_TEST(defaults)
 }
 
 
+/* The shipped example loads, and what it shows are the defaults. */
+SV_TEST(example)
+{
+    struct sv_config *cfg;
+    const char *src = getenv("SV_SOURCE_DIR");
+    char path[512];
+    char err[512];
+    int r;
+
+    setup();
+    if (src == NULL)
+        SV_SKIP("SV_SOURCE_DIR is not set");
+    snprintf(path, sizeof(path), "%s/config/sovereignd.conf.example", src);
+    r = sv_config_load(&cfg, path, err, sizeof(err));
+    if (r != 0)
+        SV_FAIL("load: %d %s", r, err);
+    CHECK_STR(cfg->listen_host, "127.0.0.1");
+    CHECK_EQ(cfg->listen_port, 8080);
+    CHECK(cfg->unix_socket == NULL);
+    CHECK_EQ(cfg->rate_limit_per_min, 100);
+    CHECK_EQ(cfg->max_body_bytes, 65536);
+    CHECK_EQ(cfg->log_level, SV_LOG_NOTICE);
+    CHECK_STR(cfg->store_path, "/var/lib/sovereign/sovereign.db");
+    CHECK_STR(cfg->master_key_file, "/etc/sovereign/master.key");
+    for (size_t i = 0; i < SV_PROVIDER_KEYED_COUNT; i++) {
+        CHECK_STR(cfg->provider[i].url, sv_providers[i].default_url);
+        CHECK(!cfg->provider[i].validate_keys);
+        CHECK_EQ(cfg->provider[i].timeout_ms, 10000);
+        CHECK(cfg->provider[i].api_key == NULL);
+    }
+    sv_config_free(cfg);
+}
+
+
 SV_TEST(systemd_dirs)
 {
     struct sv_config *cfg;
@@ -417,6 +451,8 @@ SV_TEST(inline_key)
     expect_error("[provider.resend]\ntoken = abc\n", -EINVAL, 2,
                  "keys may not sit");
     expect_error("[bogus]\nPassword = abc\n", -EINVAL, 2, "keys may not sit");
+    expect_error("[provider.openai]\napi-key = abc\n", -EINVAL, 2,
+                 "[provider.openai] ?: keys may not sit");
     /* Userinfo in a URL is inline secret material too. */
     expect_error("[provider.openai]\nurl = https://u:" KEY_FILE "@a.example\n",
                  -EINVAL, 2, "[provider.openai] url: must not carry");
@@ -787,11 +823,11 @@ SV_TEST(key_bad_sources)
 }
 
 
-SV_TEST_MAIN(SV_CASE(full), SV_CASE(defaults), SV_CASE(systemd_dirs),
-             SV_CASE(listen_ipv6), SV_CASE(listen_off), SV_CASE(missing_file),
-             SV_CASE(unknown_section), SV_CASE(unknown_key),
-             SV_CASE(inline_key), SV_CASE(bad_listen), SV_CASE(bad_bool),
-             SV_CASE(bad_number), SV_CASE(bad_url), SV_CASE(bad_log_level),
-             SV_CASE(bad_other), SV_CASE(syntax), SV_CASE(nul_byte),
-             SV_CASE(key_file_errors), SV_CASE(key_precedence),
-             SV_CASE(key_bad_sources))
+SV_TEST_MAIN(SV_CASE(full), SV_CASE(defaults), SV_CASE(example),
+             SV_CASE(systemd_dirs), SV_CASE(listen_ipv6), SV_CASE(listen_off),
+             SV_CASE(missing_file), SV_CASE(unknown_section),
+             SV_CASE(unknown_key), SV_CASE(inline_key), SV_CASE(bad_listen),
+             SV_CASE(bad_bool), SV_CASE(bad_number), SV_CASE(bad_url),
+             SV_CASE(bad_log_level), SV_CASE(bad_other), SV_CASE(syntax),
+             SV_CASE(nul_byte), SV_CASE(key_file_errors),
+             SV_CASE(key_precedence), SV_CASE(key_bad_sources))
