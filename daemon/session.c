@@ -38,10 +38,10 @@
 #include "util/log.h"
 #include "util/secret.h"
 
-#define SESSION_PATH "/api/v1/sessions"
+#define SESSION_PATH      "/api/v1/sessions"
 #define MAX_MESSAGE_BYTES (64 * 1024)
-#define START_TIMEOUT_MS 10000
-#define MAX_QUEUED_AUDIO 50 /* frames; one second */
+#define START_TIMEOUT_MS  10000
+#define MAX_QUEUED_AUDIO  50 /* frames; one second */
 
 enum encoding {
     ENC_PCM,
@@ -57,14 +57,14 @@ struct outmsg {
 };
 
 struct sv_session {
-    struct sv_session *next;  /* in d->sessions */
-    struct sv_daemon *d;      /* borrowed */
-    struct lws *wsi;          /* NULL once closed */
+    struct sv_session *next; /* in d->sessions */
+    struct sv_daemon *d;     /* borrowed */
+    struct lws *wsi;         /* NULL once closed */
     bool is_authed;
     char org_id[SV_ID_LEN];
     char call_id[SV_ID_LEN];
 
-    struct sv_buf rx;         /* a message being reassembled */
+    struct sv_buf rx; /* a message being reassembled */
     bool rx_is_binary;
     bool rx_too_big;
 
@@ -72,10 +72,10 @@ struct sv_session {
     unsigned rate_hz;
     struct sv_opus_dec *dec;
     struct sv_opus_enc *enc_opus;
-    struct sv_call *call;     /* owned */
+    struct sv_call *call; /* owned */
 
     struct outmsg *out_head, *out_tail;
-    size_t out_audio;         /* binary messages queued */
+    size_t out_audio; /* binary messages queued */
     bool want_close;
     int close_status;
     uv_timer_t start_timer;
@@ -220,8 +220,8 @@ static int auth_key(struct sv_session *s, const char *key)
 
 /* Picks the key for one leg: the organization's, else the platform's. */
 static int resolve_leg(struct sv_session *s, json_t *assistant,
-                       const char *cfg_name, struct sv_call_leg *leg,
-                       char *why, size_t why_len)
+                       const char *cfg_name, struct sv_call_leg *leg, char *why,
+                       size_t why_len)
 {
     struct sv_daemon *d = s->d;
     const char *name = json_string_value(
@@ -348,11 +348,10 @@ static int parse_audio(struct sv_session *s, json_t *start, char *msg,
 {
     json_t *audio = json_object_get(start, "audio");
     const char *enc = json_string_value(json_object_get(audio, "encoding"));
-    json_int_t rate = json_integer_value(json_object_get(audio,
-                                                         "sample_rate"));
+    json_int_t rate = json_integer_value(json_object_get(audio, "sample_rate"));
 
-    if (enc == NULL || (strcmp(enc, "pcm_s16le") != 0 &&
-                        strcmp(enc, "opus") != 0)) {
+    if (enc == NULL ||
+        (strcmp(enc, "pcm_s16le") != 0 && strcmp(enc, "opus") != 0)) {
         snprintf(msg, msg_len,
                  "audio.encoding must be \"pcm_s16le\" or \"opus\"");
         return -EINVAL;
@@ -417,10 +416,9 @@ static void on_start(struct sv_session *s, json_t *start)
         }
     }
 
-    err = sv_store_call_create(s->d->store, s->org_id,
-                               json_string_value(
-                                   json_object_get(assistant, "id")),
-                               "web", s->call_id);
+    err = sv_store_call_create(
+        s->d->store, s->org_id,
+        json_string_value(json_object_get(assistant, "id")), "web", s->call_id);
     if (err < 0) {
         legs_free(&p.stt, 1);
         legs_free(&p.llm, 1);
@@ -507,8 +505,8 @@ static void on_binary(struct sv_session *s, const uint8_t *data, size_t len)
         sv_call_audio(s->call, (const int16_t *)(const void *)data, len / 2);
         return;
     }
-    if (sv_opus_decode(s->dec, data, len, pcm, SV_ARRAY_SIZE(pcm),
-                       &samples) < 0) {
+    if (sv_opus_decode(s->dec, data, len, pcm, SV_ARRAY_SIZE(pcm), &samples) <
+        0) {
         fail(s, "invalid_audio", "a binary frame is not one Opus packet");
         return;
     }
@@ -566,8 +564,7 @@ static int on_writeable(struct sv_session *s, struct lws *wsi)
         return 0;
     }
     if (s->want_close) {
-        lws_close_reason(wsi, (enum lws_close_status)s->close_status, NULL,
-                         0);
+        lws_close_reason(wsi, (enum lws_close_status)s->close_status, NULL, 0);
         return -1;
     }
     return 0;
@@ -630,8 +627,7 @@ static struct sv_session *session_new(struct lws *wsi)
 
     s->d = d;
     s->wsi = wsi;
-    if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) >
-            0 &&
+    if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
         strncasecmp(hdr, "Bearer ", 7) == 0) {
         key = hdr + 7;
         while (*key == ' ')
@@ -655,8 +651,7 @@ static bool is_session_path(struct lws *wsi)
 
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
         return false;
-    return strcmp(uri, SESSION_PATH) == 0 ||
-           strcmp(uri, SESSION_PATH "/") == 0;
+    return strcmp(uri, SESSION_PATH) == 0 || strcmp(uri, SESSION_PATH "/") == 0;
 }
 
 

@@ -30,26 +30,26 @@
 #include "util/log.h"
 #include "util/secret.h"
 
-#define FRAME_MS 20
-#define LEAD_FRAMES 2          /* frames sent ahead to prime the client */
-#define BARGE_IN_WORDS 2
-#define MAX_TOOL_ROUNDS 3
+#define FRAME_MS           20
+#define LEAD_FRAMES        2 /* frames sent ahead to prime the client */
+#define BARGE_IN_WORDS     2
+#define MAX_TOOL_ROUNDS    3
 #define FIRST_CLAUSE_CHARS 60  /* long first sentences split at a comma */
-#define VOICE_RMS 500          /* caller energy that counts as speech */
+#define VOICE_RMS          500 /* caller energy that counts as speech */
 
 /* One sentence of the reply in progress, as sent to TTS. */
 struct spoken {
-    char *text;      /* owned */
-    size_t samples;  /* audio received for it so far */
+    char *text;     /* owned */
+    size_t samples; /* audio received for it so far */
     bool is_done;
 };
 
 struct sv_call {
     uv_loop_t *loop;
-    struct sv_store *store;   /* borrowed */
+    struct sv_store *store; /* borrowed */
     char id[SV_ID_LEN];
     char org_id[SV_ID_LEN];
-    json_t *assistant;        /* owned reference */
+    json_t *assistant; /* owned reference */
     unsigned rate_hz;
     size_t frame_samples;
     struct sv_call_handlers h;
@@ -62,23 +62,23 @@ struct sv_call {
     struct sv_llm_req *llm;
     struct sv_tts *tts;
 
-    json_t *history;          /* owned: OpenAI-style messages */
-    json_t *tools;            /* owned: tools offered to the model */
-    struct sv_buf user_text;  /* final transcripts of this user turn */
+    json_t *history;         /* owned: OpenAI-style messages */
+    json_t *tools;           /* owned: tools offered to the model */
+    struct sv_buf user_text; /* final transcripts of this user turn */
 
     /* The reply in progress. */
     bool is_replying;
     bool is_llm_done;
-    bool want_end_after;      /* end the call once the reply is heard */
+    bool want_end_after; /* end the call once the reply is heard */
     const char *end_after_reason;
     int tool_rounds;
     struct sv_sentence *splitter;
     struct sv_buf reply_text;
     struct spoken *spoken;
     size_t n_spoken, cap_spoken;
-    struct sv_buf out;        /* queued reply PCM (int16) */
-    size_t played_samples;    /* of this reply, sent to the owner */
-    uint64_t next_frame_ms;   /* pacer schedule */
+    struct sv_buf out;      /* queued reply PCM (int16) */
+    size_t played_samples;  /* of this reply, sent to the owner */
+    uint64_t next_frame_ms; /* pacer schedule */
 
     /* Turn metrics, monotonic ms; 0 = not yet. */
     int turn;
@@ -122,8 +122,7 @@ static void emit(struct sv_call *c, json_t *ev)
 
 
 static void emit_error(struct sv_call *c, const char *code,
-                       const struct sv_call_leg *leg, int err,
-                       const char *why)
+                       const struct sv_call_leg *leg, int err, const char *why)
 {
     char msg[512];
 
@@ -136,13 +135,12 @@ static void emit_error(struct sv_call *c, const char *code,
 }
 
 
-static void store_message(struct sv_call *c, const char *role,
-                          const char *text)
+static void store_message(struct sv_call *c, const char *role, const char *text)
 {
     if (text[0] == '\0')
         return;
-    json_array_append_new(c->history, json_pack("{s:s, s:s}", "role", role,
-                                                 "content", text));
+    json_array_append_new(
+        c->history, json_pack("{s:s, s:s}", "role", role, "content", text));
     sv_store_call_add_message(c->store, c->id, role, text);
 }
 
@@ -197,9 +195,8 @@ static void send_metrics(struct sv_call *c, uint64_t now)
     METRIC("stt_final_ms", c->t_last_voice, c->t_user_end);
     METRIC("llm_first_token_ms", c->t_llm_start, c->t_first_token);
     METRIC("tts_first_byte_ms", c->t_tts_start, c->t_tts_first_byte);
-    METRIC("end_to_first_audio_ms", c->t_last_voice ? c->t_last_voice
-                                                    : c->t_user_end,
-           now);
+    METRIC("end_to_first_audio_ms",
+           c->t_last_voice ? c->t_last_voice : c->t_user_end, now);
 #undef METRIC
     emit(c, ev);
 }
@@ -348,19 +345,18 @@ static char *heard_text(struct sv_call *c)
 /* The reply is over (complete or cut): record it and go back to listening. */
 static void reply_finish(struct sv_call *c, bool is_cut)
 {
-    char *text = is_cut ? heard_text(c)
-                        : sv_xstrndup(c->reply_text.data
-                                          ? c->reply_text.data
-                                          : "",
-                                      c->reply_text.len);
+    char *text = is_cut
+                     ? heard_text(c)
+                     : sv_xstrndup(c->reply_text.data ? c->reply_text.data : "",
+                                   c->reply_text.len);
 
     c->is_replying = false;
     uv_timer_stop(&c->pacer);
     sv_buf_reset(&c->out);
     if (text[0] != '\0') {
         store_message(c, "assistant", text);
-        emit(c, json_pack("{s:s, s:s, s:s, s:b}", "type", "transcript",
-                          "role", "assistant", "text", text, "final", 1));
+        emit(c, json_pack("{s:s, s:s, s:s, s:b}", "type", "transcript", "role",
+                          "assistant", "text", text, "final", 1));
     }
     free(text);
     spoken_clear(c);
@@ -413,8 +409,8 @@ static void on_llm_text(void *arg, const char *text, size_t len)
     if (c->t_first_token == 0)
         c->t_first_token = sv_now_ms();
     sv_buf_append(&c->reply_text, text, len);
-    emit(c, json_pack("{s:s, s:s%}", "type", "assistant_text", "text", text,
-                      len));
+    emit(c,
+         json_pack("{s:s, s:s%}", "type", "assistant_text", "text", text, len));
     sv_sentence_feed(c->splitter, text, len);
 }
 
@@ -437,9 +433,8 @@ static void on_llm_tool(void *arg, const char *id, const char *name,
      * tell the caller, instead of waiting for ever.
      */
     sv_log(SV_LOG_WARN, "call: [%s] tool %s is not available", c->id, name);
-    call = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type",
-                     "function", "function", "name", name, "arguments",
-                     arguments);
+    call = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function",
+                     "function", "name", name, "arguments", arguments);
     json_array_append_new(c->history,
                           json_pack("{s:s, s:n, s:[o]}", "role", "assistant",
                                     "content", "tool_calls", call));
@@ -490,8 +485,8 @@ static void on_llm_done(void *arg, int err, const char *why,
 static json_t *builtin_tools(void)
 {
     return json_pack(
-        "[{s:s, s:{s:s, s:s, s:{s:s, s:{}}}}]", "type", "function",
-        "function", "name", "end_call", "description",
+        "[{s:s, s:{s:s, s:s, s:{s:s, s:{}}}}]", "type", "function", "function",
+        "name", "end_call", "description",
         "End the call. Say goodbye in the same reply before calling this.",
         "parameters", "type", "object", "properties");
 }
@@ -616,8 +611,8 @@ static void on_transcript(void *arg, const char *text, bool is_final,
         return;
     silence_restart(c);
     if (text[0] != '\0') {
-        emit(c, json_pack("{s:s, s:s, s:s, s:b}", "type", "transcript",
-                          "role", "user", "text", text, "final", is_final));
+        emit(c, json_pack("{s:s, s:s, s:s, s:b}", "type", "transcript", "role",
+                          "user", "text", text, "final", is_final));
     }
     if (c->is_replying && text[0] != '\0') {
         /* Backchannel while the assistant talks is not a turn. */
@@ -801,8 +796,9 @@ static int open_legs(struct sv_call *c, char *why, size_t why_len)
     c->llm_p = sv_llm_find(c->leg_llm.info->id);
     c->tts_p = sv_tts_find(c->leg_tts.info->id);
     if (c->stt_p == NULL || c->llm_p == NULL || c->tts_p == NULL) {
-        snprintf(why, why_len, "a provider of this assistant has no "
-                               "adapter in this daemon");
+        snprintf(why, why_len,
+                 "a provider of this assistant has no "
+                 "adapter in this daemon");
         return -ENOTSUP;
     }
 
@@ -811,10 +807,9 @@ static int open_legs(struct sv_call *c, char *why, size_t why_len)
     so.language = config_str(c, "stt_config", "language");
     so.keyterms = json_object_get(stt_cfg, "keyterms");
     so.sample_rate_hz = c->rate_hz;
-    endpointing = json_integer_value(json_object_get(stt_cfg,
-                                                     "endpointing_ms"));
-    utt_end = json_integer_value(json_object_get(stt_cfg,
-                                                 "utterance_end_ms"));
+    endpointing =
+        json_integer_value(json_object_get(stt_cfg, "endpointing_ms"));
+    utt_end = json_integer_value(json_object_get(stt_cfg, "utterance_end_ms"));
     so.endpointing_ms = endpointing > 0 ? (unsigned)endpointing : 300;
     so.utterance_end_ms = utt_end > 0 ? (unsigned)utt_end : 1000;
     so.smart_format = json_is_true(json_object_get(stt_cfg, "smart_format"));
@@ -864,9 +859,8 @@ static void history_init(struct sv_call *c)
     {
         json_t *fn = json_object_get(m, "function");
 
-        json_array_append_new(c->tools,
-                              json_pack("{s:s, s:O}", "type", "function",
-                                        "function", fn));
+        json_array_append_new(c->tools, json_pack("{s:s, s:O}", "type",
+                                                  "function", "function", fn));
     }
 }
 
@@ -903,19 +897,18 @@ int sv_call_start(struct sv_call **out, struct sv_call_params *p, char *why,
         return err;
     }
 
-    max_s = json_integer_value(json_object_get(c->assistant,
-                                               "max_duration_seconds"));
+    max_s = json_integer_value(
+        json_object_get(c->assistant, "max_duration_seconds"));
     if (max_s > 0)
-        uv_timer_start(&c->max_timer, on_max_duration,
-                       (uint64_t)max_s * 1000, 0);
-    sv_store_call_update_status(c->store, c->org_id, c->id, "in-progress",
-                                NULL, NULL);
+        uv_timer_start(&c->max_timer, on_max_duration, (uint64_t)max_s * 1000,
+                       0);
+    sv_store_call_update_status(c->store, c->org_id, c->id, "in-progress", NULL,
+                                NULL);
     sv_log(SV_LOG_NOTICE, "call: [%s] started at %u Hz (%s, %s, %s)", c->id,
            c->rate_hz, c->leg_stt.info->id, c->leg_llm.info->id,
            c->leg_tts.info->id);
 
-    first = json_string_value(json_object_get(c->assistant,
-                                              "first_message"));
+    first = json_string_value(json_object_get(c->assistant, "first_message"));
     if (first != NULL && first[0] != '\0')
         speak(c, first);
     else
@@ -965,8 +958,8 @@ int sv_call_inject(struct sv_call *c, const char *text, bool respond)
 {
     if (c->is_ended)
         return -ESHUTDOWN;
-    json_array_append_new(c->history, json_pack("{s:s, s:s}", "role",
-                                                "system", "content", text));
+    json_array_append_new(
+        c->history, json_pack("{s:s, s:s}", "role", "system", "content", text));
     if (respond && !c->is_replying)
         reply_start(c);
     return 0;

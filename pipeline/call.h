@@ -43,15 +43,15 @@ struct sv_call_handlers {
 /* One provider leg: its adapter, environment and who pays. */
 struct sv_call_leg {
     const struct sv_provider_info *info;
-    struct sv_provider_env env;  /* env.key is owned by the call */
+    struct sv_provider_env env; /* env.key is owned by the call */
 };
 
 struct sv_call_params {
     uv_loop_t *loop;
-    struct sv_store *store;      /* borrowed */
+    struct sv_store *store; /* borrowed */
     char call_id[SV_ID_LEN];
     char org_id[SV_ID_LEN];
-    json_t *assistant;           /* borrowed; the effective assistant */
+    json_t *assistant; /* borrowed; the effective assistant */
     unsigned sample_rate_hz;
     struct sv_call_leg stt, llm, tts; /* keys are taken over by the call */
     struct sv_call_handlers h;
