@@ -14,9 +14,10 @@
  * warns when it is missing.
  *
  * Request headers may hold API keys: they are copied, never logged, and
- * wiped before they are freed. On failure the module logs curl's error
- * text (at INFO; the caller logs its decision) with the URL's scheme,
- * host and path only.
+ * wiped before they are freed (curl's own request buffer, which also
+ * holds them, is freed by curl unwiped; that is beyond our reach). On failure
+ * the module logs curl's error text (at INFO; the caller logs its decision)
+ * with the URL's scheme, host and path only.
  *
  * Loop thread only: every function here, and every callback, runs on the
  * thread that runs the loop given to sv_httpc_new().
@@ -63,10 +64,12 @@ struct sv_httpc_opts {
     size_t body_len;
     unsigned timeout_ms;         /* whole transfer; 0 = no limit */
     unsigned connect_timeout_ms; /* 0 = curl's default (300 s) */
-    unsigned idle_timeout_ms;    /* no byte for this long aborts; 0 = off */
-    sv_httpc_data_cb *on_data;   /* may be NULL to discard the body */
-    sv_httpc_done_cb *on_done;   /* required */
-    void *arg;                   /* passed to both callbacks */
+    /* No byte (header or body) for this long aborts with -ETIMEDOUT,
+     * counted from the start; 0 = off. */
+    unsigned idle_timeout_ms;
+    sv_httpc_data_cb *on_data; /* may be NULL to discard the body */
+    sv_httpc_done_cb *on_done; /* required */
+    void *arg;                 /* passed to both callbacks */
 };
 
 /*

@@ -19,11 +19,11 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/log.h"
-#include "util/secret.h"
 
 /* Enough for any error body; a long 200 listing is not kept. */
 #define MAX_BODY_BYTES 4096
@@ -163,7 +163,7 @@ static char *check_url(const struct sv_provider_info *p, const char *base)
 }
 
 
-/* The header line carrying key, in guarded memory; sv_secret_free it. */
+/* The header line carrying key, in guarded memory; sodium_free() it. */
 static char *auth_header(enum sv_auth_style auth, const char *key)
 {
     const char *prefix;
@@ -186,7 +186,10 @@ static char *auth_header(enum sv_auth_style auth, const char *key)
     }
     plen = strlen(prefix);
     /* Built in place, so the key never lands in ordinary heap memory. */
-    line = sv_secret_dup(prefix, plen + klen);
+    line = sodium_malloc(plen + klen + 1);
+    if (line == NULL)
+        abort(); /* out of guarded memory, as in sv_secret_dup() */
+    memcpy(line, prefix, plen);
     memcpy(line + plen, key, klen);
     line[plen + klen] = '\0';
     return line;
@@ -243,7 +246,7 @@ int sv_keycheck_start(struct sv_httpc *c, const struct sv_provider_info *p,
         *out = k;
 
 out:
-    sv_secret_free(header);
+    sodium_free(header); /* wipes it */
     free(url);
     return rc;
 }

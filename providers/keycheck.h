@@ -12,7 +12,8 @@
  * that works; should the key be wrong after all, the first real request
  * fails with 401 and is logged there. A WARN line records the case.
  *
- * Loop thread only, like the struct sv_httpc it runs on.
+ * Loop thread only, like the struct sv_httpc it runs on. Needs
+ * sodium_init() first: the key's header line lives in guarded memory.
  *
  * SPDX-License-Identifier: MIT
  */
