@@ -1,7 +1,9 @@
 /*
  * ctl.c - sovereignctl, the administration command: organizations, API
  * keys and the vault's master key. It works on the same store file as
- * the daemon (SQLite in WAL mode lets both use it at once).
+ * the daemon (SQLite in WAL mode lets both use it at once). It also
+ * places test calls through the daemon (ctl_call.c) and lists the sound
+ * devices those calls can use (ctl_audio.c).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -15,6 +17,8 @@
 #include <sodium.h>
 
 #include "config/config.h"
+#include "daemon/ctl_audio.h"
+#include "daemon/ctl_call.h"
 #include "store/store.h"
 #include "store/vault.h"
 #include "util/log.h"
@@ -30,7 +34,22 @@ static void usage(FILE *f)
             "API key\n"
             "  key create ORG_ID     create another API key (shown once)\n"
             "  key list ORG_ID       list key ids and creation times\n"
-            "  key revoke KEY_ID     revoke a key\n");
+            "  key revoke KEY_ID     revoke a key\n"
+            "  call --assistant ID   talk to an assistant (call --help)\n"
+            "  devices [--verbose]   list sound devices for calls\n");
+}
+
+
+/* The devices command; it needs no config. */
+static int devices(int argc, char **argv)
+{
+    if (argc == 1)
+        return sv_ctl_devices(stdout, true);
+    if (argc == 2 &&
+        (strcmp(argv[1], "--verbose") == 0 || strcmp(argv[1], "-v") == 0))
+        return sv_ctl_devices(stdout, false);
+    usage(stderr);
+    return SV_CTL_EXIT_USAGE;
 }
 
 
@@ -193,6 +212,11 @@ int main(int argc, char **argv)
     sv_log_init(SV_LOG_WARN);
     if (sodium_init() < 0)
         return 1;
+    /* These two read the config only if they need it, or not at all. */
+    if (strcmp(argv[optind], "call") == 0)
+        return sv_ctl_call(path, argc - optind, argv + optind);
+    if (strcmp(argv[optind], "devices") == 0)
+        return devices(argc - optind, argv + optind);
     if (sv_config_load(&cfg, path, err, sizeof(err)) < 0) {
         fprintf(stderr, "sovereignctl: %s\n", err);
         return 1;
