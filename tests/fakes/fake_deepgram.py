@@ -352,7 +352,8 @@ class _Session:
         self.words = self.fake.next_text(self.texts).split()
         self.entry["utterances"] += 1
         if self.vad_events:
-            self.send({"type": "SpeechStarted", "channel": [0, 1],
+            self.send({"type": "SpeechStarted",
+                       "channel": [0, self.channels],
                        "timestamp": round(t, 3)})
 
     def _finish(self, speech_final, from_finalize=False):
@@ -397,7 +398,8 @@ class _Session:
             self._results(self.words[:n], t1, False, False)
         if self.pending_ue is not None and not self.in_speech and \
                 (t1 - self.pending_ue) * 1000 >= self.ue_ms:
-            self.send({"type": "UtteranceEnd", "channel": [0, 1],
+            self.send({"type": "UtteranceEnd",
+                       "channel": [0, self.channels],
                        "last_word_end": round(self.pending_ue, 3)})
             self.pending_ue = None
 

@@ -50,12 +50,14 @@ _cache = {}
 
 
 def _base_audio(fmt):
-    """Four seconds of the buzz in fmt, computed once per format."""
+    """One second of the buzz in fmt, computed once per format. The buzz
+    (140 Hz, 4 Hz wobble) repeats every second, so copies join without
+    a click."""
     with _cache_lock:
         if fmt not in _cache:
             rate, _ = FORMATS[fmt]
             pcm = fakeaudio.pcm_to_bytes(
-                fakeaudio.voice_like(rate * 4, rate, amp=8000.0))
+                fakeaudio.voice_like(rate, rate, amp=8000.0))
             if fmt.startswith("ulaw"):
                 pcm = fakeaudio.ulaw_encode(pcm)
             _cache[fmt] = pcm
@@ -591,6 +593,7 @@ class _WsSession:
                "isFinal": None, "normalizedAlignment": align,
                "alignment": align}
         await self.ws.send_json(msg)
+        self.fake.characters += len(piece)
         self.entry["audio_bytes"] += len(audio)
         self.entry["sent"].append({"audio_bytes": len(audio),
                                    "text": piece})

@@ -327,6 +327,11 @@ class FakeOpenAI(FakeServer):
                 text = default_reply(body["messages"])
             entry["reply"] = text
             toks = tokens_of(text)
+            finish = "stop"
+            cap = body.get("max_completion_tokens", body.get("max_tokens"))
+            if isinstance(cap, int) and 0 < cap < len(toks):
+                toks = toks[:cap]
+                finish = "length"
             ntoks = len(toks)
             await emit(chunk({"role": "assistant", "content": "",
                               "refusal": None}))
@@ -353,7 +358,6 @@ class FakeOpenAI(FakeServer):
                 c = chunk({"content": tok})
                 c["obfuscation"] = "x" * (i % 5)
                 await emit(c)
-            finish = "stop"
         await emit(chunk({}, finish))
         if usage_on:
             prompt = sum(len(json.dumps(m)) for m in body["messages"]) // 4

@@ -67,6 +67,10 @@ class FakeResend(FakeServer):
         with self._lock:
             return list(self._emails)
 
+    def not_found_body(self, req):
+        return _err(404, "not_found", "The requested endpoint does not "
+                    "exist.")
+
     def extract_key(self, req):
         return bearer(req.header("authorization"))
 

@@ -168,6 +168,11 @@ class FakeServer:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def open_connections(self):
+        """Number of TCP connections the fake currently has open."""
+        return len(self._tasks)
+
     def requests_for(self, route):
         return [r for r in self.requests if r["route"] == route]
 
@@ -234,7 +239,8 @@ class FakeServer:
                 try:
                     req = await conn.read_request()
                 except (wsproto.ProtocolError, ValueError,
-                        asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                        asyncio.IncompleteReadError,
+                        asyncio.LimitOverrunError):
                     await conn.send(400, {"content-type": "text/plain"},
                                     b"bad request", close=True)
                     break

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -357,7 +358,7 @@ def case_dg_session():
         check_eq(f.errors, [], "fake errors")
 
 
-def case_dg_mulaw():
+def case_dg_formats():
     q = ("/v1/listen?model=nova-2-phonecall&encoding=mulaw&sample_rate=8000"
          "&endpointing=200")
     with FakeDeepgram(transcripts=["first one", "second one"]) as f:
@@ -376,6 +377,40 @@ def case_dg_mulaw():
                  "unpunctuated transcripts")
         check(abs(msgs[1]["start"] - 1.4) < 0.03, "second start",
               msgs[1]["start"])
+
+        # Stereo linear16: the VAD listens to channel 0 only.
+        mono = fakeaudio.speech_like([("silence", 200), ("speech", 600),
+                                      ("silence", 600)])
+        quiet = fakeaudio.speech_like([("noise", 1400)])
+        a, b = fakeaudio.pcm_from_bytes(mono), fakeaudio.pcm_from_bytes(
+            quiet)
+        stereo = fakeaudio.pcm_to_bytes(v for pair in zip(a, b)
+                                        for v in pair)
+        ws = WsClient(f.url + "/v1/listen?encoding=linear16&sample_rate="
+                      "16000&channels=2&vad_events=true", TOKEN)
+        send_audio(ws, stereo)
+        ws.send_json({"type": "CloseStream"})
+        msgs, close = ws.messages_until_close()
+        check_eq(_dg_types(msgs), ["SpeechStarted", "speech_final",
+                                   "Metadata"], "stereo types")
+        check_eq(msgs[0]["channel"], [0, 2], "SpeechStarted channel")
+        check(abs(msgs[0]["timestamp"] - 0.2) < 0.03, "stereo onset")
+        check_eq(msgs[1]["channel_index"], [0, 2], "channel_index")
+
+        # Containerised WAV without encoding: rate comes from the header.
+        pcm = fakeaudio.speech_like([("silence", 500), ("speech", 500),
+                                     ("silence", 500)], rate=8000)
+        wav = (b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " +
+               struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16) +
+               b"data" + struct.pack("<I", len(pcm)) + pcm)
+        ws = WsClient(f.url + "/v1/listen?vad_events=true", TOKEN)
+        send_audio(ws, wav, 1000)
+        ws.send_json({"type": "CloseStream"})
+        msgs, close = ws.messages_until_close()
+        check(abs(msgs[0]["timestamp"] - 0.5) < 0.03, "wav onset",
+              msgs[0])
+        check(abs(msgs[-1]["duration"] - 1.5) < 0.03, "wav duration",
+              msgs[-1])
 
 
 def case_dg_finalize():
@@ -557,6 +592,13 @@ def case_oa_stream():
         check(time.monotonic() - t0 >= 0.2, "first-token delay")
         check_eq(sse_text(data), "Fixed.", "fixed reply option")
 
+        f.configure(reply=None, first_token_ms=0, token_ms=0)
+        st, _, data = _stream(f, chat_body(max_completion_tokens=2))
+        events, _ = parse_sse(data)
+        check_eq(sse_text(data), "You said:", "truncated reply")
+        check_eq(json.loads(events[-2])["choices"][0]["finish_reason"],
+                 "length", "finish_reason length")
+
 
 def case_oa_tool():
     with FakeOpenAI() as f:
@@ -681,6 +723,20 @@ def case_oa_midstream():
             check(time.monotonic() - t0 >= 0.45, what + " waited")
         check_eq(f.requests[-2]["status"], "hang", "hang logged")
         check_eq(f.requests[-1]["status"], "stalled", "stall logged")
+        # A client leaving mid-stream is not an error of the fake.
+        f.configure(token_ms=30)
+        s = socket.create_connection(("127.0.0.1", f.port))
+        body = json.dumps(chat_body()).encode()
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                  b"Authorization: Bearer good-key\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        check(s.recv(100).startswith(b"HTTP/1.1 200"), "stream started")
+        s.close()
+        n = len(f.requests)
+        st, _, _ = _stream(f, chat_body())
+        check_eq(st, 200, "next request served")
+        f.wait_for(lambda: f.requests[n - 1]["status"] == 200 and
+                   f.open_connections == 0, what="abandoned stream ended")
         check_eq(f.errors, [], "fake errors")
 
 

@@ -161,12 +161,19 @@ class HttpConn:
         out = ["HTTP/1.1 %d %s" % (status, _reason(status))]
         for k, v in list(headers.items()) + extra:
             out.append("%s: %s" % (k.lower(), v))
-        return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
+        return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1",
+                                                         "replace")
+
+    def _check_open(self):
+        if self.closed or self.writer.transport.is_closing():
+            self.closed = True
+            raise ConnectionResetError("client went away")
 
     async def send(self, status, headers=None, body=b"", close=False):
         """Writes a complete response with a Content-Length body."""
         if isinstance(body, str):
             body = body.encode("utf-8")
+        self._check_open()
         extra = [("content-length", str(len(body)))]
         if close:
             extra.append(("connection", "close"))
@@ -180,6 +187,7 @@ class HttpConn:
 
     async def start_chunked(self, status, headers=None):
         """Starts a chunked response; follow with write_chunk/end_chunked."""
+        self._check_open()
         extra = [("transfer-encoding", "chunked")]
         self.writer.write(self._head(status, headers or {}, extra))
         self._chunked = True
@@ -190,19 +198,24 @@ class HttpConn:
             data = data.encode("utf-8")
         if not data:
             return
+        self._check_open()
         self.writer.write(b"%x\r\n%s\r\n" % (len(data), data))
         await self.drain()
 
     async def end_chunked(self):
+        self._check_open()
         self.writer.write(b"0\r\n\r\n")
         self._chunked = False
         await self.drain()
 
     async def drain(self):
+        """Waits for the socket buffer; raises ConnectionError when the
+        client has gone away (the fake's dispatcher then drops it)."""
         try:
             await self.writer.drain()
         except ConnectionError:
             self.closed = True
+            raise
 
     def abort(self):
         """Drops the TCP connection at once, without any closing bytes."""
