@@ -264,7 +264,7 @@ class _Session:
         self.n_interim = 0
         self.pending_ue = None
         self.out = asyncio.Queue()
-        self.t_open = time.monotonic()
+        self.idle = float(self.opt["idle_timeout"])
         self.closing = False
 
     # ----- sending ---------------------------------------------------------
@@ -448,23 +448,44 @@ class _Session:
     # ----- main loop -------------------------------------------------------
 
     async def run(self):
+        loop = asyncio.get_running_loop()
         sender = asyncio.ensure_future(self._sender())
+        self.reader = asyncio.ensure_future(self._read_loop())
+        self.last_rx = time.monotonic()
+        self.idle_h = loop.call_later(self.idle, self._idle_check)
         dropper = None
         if self.bname == "drop_after_ms":
-            dropper = asyncio.get_running_loop().call_later(
-                float(self.barg) / 1000.0, self._drop)
+            dropper = loop.call_later(float(self.barg) / 1000.0, self._drop)
         try:
-            await self._read_loop()
-            if not self.closing:
-                return
-            await sender
+            try:
+                await self.reader
+            except asyncio.CancelledError:
+                if not self.closing:
+                    raise
+            if self.closing:
+                await sender
         finally:
+            self.idle_h.cancel()
             if dropper is not None:
                 dropper.cancel()
-            if not sender.done():
-                sender.cancel()
+            for t in (self.reader, sender):
+                if not t.done():
+                    t.cancel()
             if not self.ws.closed:
                 self.ws.abort()
+
+    def _idle_check(self):
+        """Watchdog instead of a timeout per read (which costs a task per
+        audio frame): closes 1011 NET-0001 after idle_timeout without a
+        data frame."""
+        left = self.last_rx + self.idle - time.monotonic()
+        if left > 0:
+            self.idle_h = asyncio.get_running_loop().call_later(
+                left, self._idle_check)
+            return
+        if not self.closing:
+            self._close(1011, "NET-0001")
+            self.reader.cancel()
 
     def _drop(self):
         self.entry["close"] = "dropped"
@@ -476,19 +497,16 @@ class _Session:
         self.send((code, reason))
 
     async def _read_loop(self):
-        idle = float(self.opt["idle_timeout"])
         while not self.closing:
             try:
-                op, data = await asyncio.wait_for(self.ws.recv(), idle)
-            except asyncio.TimeoutError:
-                self._close(1011, "NET-0001")
-                return
+                op, data = await self.ws.recv()
             except wsproto.WsClosed:
                 self.entry["client_close"] = self.ws.recv_close
                 if self.ws.sent_close is not None and \
                         self.entry["close"] is None:
                     self.entry["close"] = self.ws.sent_close
                 return
+            self.last_rx = time.monotonic()
             if op == wsproto.OP_BINARY:
                 if not data:
                     self._close(1008, "DATA-0000")

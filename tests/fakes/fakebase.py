@@ -76,6 +76,7 @@ class FakeServer:
         self._cond = threading.Condition(self._lock)
         self._requests = []
         self.errors = []  # tracebacks of exceptions inside the fake
+        self._waiting = 0
         self._scripts = collections.defaultdict(collections.deque)
         self._defaults = collections.defaultdict(lambda: "ok")
         self._defaults["main"] = behaviour
@@ -181,16 +182,20 @@ class FakeServer:
         TimeoutError naming what otherwise. Woken on every logged event."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while True:
-                v = predicate()
-                if v:
-                    return v
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("%s: timed out after %.1fs waiting "
-                                       "for %s" % (self.NAME, timeout,
-                                                   what or predicate))
-                self._cond.wait(min(left, 0.05))
+            self._waiting += 1
+            try:
+                while True:
+                    v = predicate()
+                    if v:
+                        return v
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError(
+                            "%s: timed out after %.1fs waiting for %s"
+                            % (self.NAME, timeout, what or predicate))
+                    self._cond.wait(min(left, 0.05))
+            finally:
+                self._waiting -= 1
 
     def wait_requests(self, n, route=None, timeout=5.0):
         """Waits until at least n requests (of route) were logged."""
@@ -202,9 +207,11 @@ class FakeServer:
     # ----- loop-thread internals -------------------------------------------
 
     def changed(self):
-        """Wakes wait_for(); call after any logged state changes."""
-        with self._cond:
-            self._cond.notify_all()
+        """Wakes wait_for(); call after any logged state changes. Skipped
+        when nobody waits (wait_for also polls every 50 ms)."""
+        if self._waiting:
+            with self._cond:
+                self._cond.notify_all()
 
     def next_behaviour(self, queue):
         with self._lock:

@@ -341,9 +341,8 @@ class WebSocket:
             raise _Fail(1002, "bad control frame")
         if n > self.max_payload:
             raise _Fail(1009, "message too big")
-        key = await self.reader.readexactly(4)
-        data = await self.reader.readexactly(n)
-        return fin, opcode, _mask(data, key)
+        data = await self.reader.readexactly(4 + n)
+        return fin, opcode, _mask(data[4:], data[:4])
 
     async def recv(self):
         """Next data message; raises WsClosed when the connection ends."""
