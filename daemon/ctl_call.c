@@ -65,6 +65,8 @@
 /* Audio frames allowed to wait for the socket; past that, new frames
  * are dropped rather than sent late. */
 #define MAX_QUEUED_AUDIO 50
+/* API keys are far shorter; this bounds the header we build. */
+#define MAX_KEY_BYTES 1024
 /* The protocol's message limit, with room for a frame header. */
 #define MAX_MESSAGE_BYTES (64 * 1024)
 
@@ -762,11 +764,8 @@ static void on_error_event(struct client *c, json_t *ev)
         say(c, "sovereignctl: assistant %s is not active (assistant_inactive)",
             c->o->assistant_id);
     } else if (strcmp(code, "missing_provider_key") == 0) {
-        say(c,
-            "sovereignctl: no provider key (missing_provider_key): %s. Add "
-            "the organization's own key (POST /api/v1/byok) or give the "
-            "daemon a platform key.",
-            msg);
+        /* The daemon's message names the provider and what to do. */
+        say(c, "sovereignctl: no provider key (missing_provider_key): %s", msg);
     } else {
         say(c, "sovereignctl: the daemon reports %s: %s", code, msg);
     }
@@ -1394,7 +1393,11 @@ static int set_unix(struct client *c, const char *path)
 }
 
 
-/* Finds the daemon: --socket, --url, or the config's listeners. */
+/*
+ * Finds the daemon: --socket, --url, or the config's listeners. Returns
+ * 0, -EDOM for a malformed --url (a usage error), or another negative
+ * errno once the reason has been said.
+ */
 static int locate(struct client *c, const char *config_path)
 {
     const struct opts *o = c->o;
@@ -1408,8 +1411,8 @@ static int locate(struct client *c, const char *config_path)
         return set_unix(c, o->socket_path);
     if (o->url != NULL) {
         if (parse_url(c, o->url) < 0) {
-            say(c, "sovereignctl: --url wants ws://HOST:PORT (or wss://)");
-            return -EINVAL;
+            usage_error("--url wants ws://HOST:PORT (or wss://)");
+            return -EDOM;
         }
         return 0;
     }
@@ -1493,6 +1496,7 @@ static int make_auth(struct client *c, char *key)
 {
     const char *env = getenv(KEY_ENV);
     const char *k = key != NULL ? key : env;
+    char value[7 + MAX_KEY_BYTES];
     size_t n;
 
     if (k == NULL || k[0] == '\0') {
@@ -1506,9 +1510,14 @@ static int make_auth(struct client *c, char *key)
             return -EINVAL;
         }
     }
-    c->auth = sv_secret_dup("Bearer ", 7 + n);
-    memcpy(c->auth + 7, k, n);
-    c->auth[7 + n] = '\0';
+    if (n > MAX_KEY_BYTES) {
+        usage_error("the API key is longer than %d bytes", MAX_KEY_BYTES);
+        return -EINVAL;
+    }
+    memcpy(value, "Bearer ", 7);
+    memcpy(value + 7, k, n);
+    c->auth = sv_secret_dup(value, 7 + n);
+    sodium_memzero(value, sizeof(value));
     return 0;
 }
 
@@ -1613,10 +1622,11 @@ int sv_ctl_call(const char *config_path, int argc, char **argv)
         free(c);
         return SV_CTL_EXIT_USAGE;
     }
-    if (locate(c, config_path) < 0) {
+    rc = locate(c, config_path);
+    if (rc < 0) {
         client_free(c);
         free(c);
-        return SV_CTL_EXIT_FAIL;
+        return rc == -EDOM ? SV_CTL_EXIT_USAGE : SV_CTL_EXIT_FAIL;
     }
     if (o.encoding != NULL)
         c->use_opus = strcmp(o.encoding, "opus") == 0;
