@@ -532,15 +532,17 @@ static void on_call_ended(void *arg, const char *reason)
 /* Logs a failed start once per distinct reason; retries later. */
 static void start_failed(struct sv_local_audio *la, const char *why)
 {
+    const char *id = la->call_id[0] != '\0' ? la->call_id : "-";
+
     if (strcmp(why, la->last_why) != 0) {
         sv_log(SV_LOG_ERR,
-               "local_audio: [%s] the call cannot start: %s; retrying every "
-               "%u s or less",
-               la->call_id, why, MAX_RETRY_MS / 1000);
+               "local_audio: [%s] the call cannot start: %s; next try in "
+               "%u s, then less often",
+               id, why, la->retry_ms / 1000);
         snprintf(la->last_why, sizeof(la->last_why), "%s", why);
     } else {
-        sv_log(SV_LOG_DEBUG, "local_audio: [%s] the call cannot start: %s",
-               la->call_id, why);
+        sv_log(SV_LOG_DEBUG, "local_audio: [%s] the call cannot start: %s", id,
+               why);
     }
     uv_timer_start(&la->next_timer, on_next_timer, la->retry_ms, 0);
     la->retry_ms *= 2;
@@ -583,11 +585,11 @@ static void start_call(struct sv_local_audio *la)
     char why[256];
     int err;
 
-    sv_uuid(la->call_id);
+    la->call_id[0] = '\0';
     sv_log(SV_LOG_INFO,
-           "local_audio: [%s] starting a call with assistant %s on input "
-           "\"%s\", output \"%s\"",
-           la->call_id, la->conf->assistant_id, la->in_name, la->out_name);
+           "local_audio: starting a call with assistant %s on input \"%s\", "
+           "output \"%s\"",
+           la->conf->assistant_id, la->in_name, la->out_name);
     assistant = load_assistant(la, why, sizeof(why));
     if (assistant == NULL) {
         start_failed(la, why);
@@ -600,17 +602,19 @@ static void start_call(struct sv_local_audio *la)
         start_failed(la, why);
         return;
     }
-    for (size_t i = 0; i < SV_LEG_COUNT; i++)
-        legs[i].env.tag = la->call_id;
+    /* The store picks the call's id. */
     err = sv_store_call_create(la->d->store, la->conf->org_id,
                                la->conf->assistant_id, "web", la->call_id);
     if (err < 0) {
+        la->call_id[0] = '\0';
         sv_legs_free(legs);
         json_decref(assistant);
         start_failed(la, "cannot record the call in the store");
         return;
     }
 
+    for (size_t i = 0; i < SV_LEG_COUNT; i++)
+        legs[i].env.tag = la->call_id;
     memset(&p, 0, sizeof(p));
     p.loop = la->d->loop;
     p.store = la->d->store;

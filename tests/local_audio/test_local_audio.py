@@ -93,7 +93,7 @@ class Clock:
         os.mkfifo(self.outfile)
         # O_RDWR never blocks on a FIFO, and keeps it open for both ends,
         # so ALSA's own opens (at enumeration too) never wait for us.
-        self.wfd = os.open(self.infile, os.O_RDWR)
+        self.wfd = os.open(self.infile, os.O_RDWR | os.O_NONBLOCK)
         self.rfd = os.open(self.outfile, os.O_RDWR | os.O_NONBLOCK)
         fcntl.fcntl(self.wfd, F_SETPIPE_SZ, 4096)
         fcntl.fcntl(self.rfd, F_SETPIPE_SZ, 4096)
@@ -101,6 +101,8 @@ class Clock:
         self.lock = threading.Lock()
         self.played = bytearray()
         self.stop = threading.Event()
+        self.stop_drain = threading.Event()
+        self.rfd_open = True
         self.threads = [threading.Thread(target=self._feed, daemon=True),
                         threading.Thread(target=self._drain, daemon=True)]
         for t in self.threads:
@@ -130,7 +132,7 @@ class Clock:
     def _drain(self):
         t0 = time.monotonic()
         taken = 0
-        while not self.stop.is_set():
+        while not self.stop.is_set() and not self.stop_drain.is_set():
             due = int((time.monotonic() - t0) * RATE * 2) - taken
             if due > 0:
                 try:
@@ -146,12 +148,23 @@ class Clock:
         with self.lock:
             return bytes(self.played)
 
+    def unplug_speaker(self):
+        """Closes the only reader of svplay's FIFO: ALSA's next write
+        fails with EPIPE, as writing to a vanished device fails."""
+        self.stop_drain.set()
+        self.threads[1].join()
+        os.close(self.rfd)
+        self.rfd_open = False
+
     def close(self):
+        """The capture feed must run until the daemon has stopped: its
+        capture thread blocks in read() on the FIFO otherwise."""
         self.stop.set()
         for t in self.threads:
             t.join()
         os.close(self.wfd)
-        os.close(self.rfd)
+        if self.rfd_open:
+            os.close(self.rfd)
 
 
 def pick_providers(d, key):
@@ -261,6 +274,14 @@ def daemon_call():
                       "the line says why", line)
                 check_eq(log.count("the call cannot start"), 1,
                          "logged once")
+                # Between calls the speaker plays silence in real time:
+                # the device runs, paced by its clock, and nothing else.
+                n0 = len(clock.played_bytes())
+                time.sleep(1.0)
+                got = len(clock.played_bytes()) - n0
+                check(RATE * 2 * 0.5 < got < RATE * 2 * 1.5,
+                      "about a second of playback in a second", got)
+                check(not any(clock.played_bytes()), "all of it silence")
             else:
                 # A TTS exists: the first message must reach the speaker.
                 wait_for(lambda: any(clock.played_bytes()), 20,
@@ -294,6 +315,35 @@ def missing_device():
             check('no input device matches "nosuchmic"' in line, line)
             check('"svcap"' in line, "the line lists the devices", line)
             check("starting a call" not in log, "no call without devices")
+            healthz_ok(d)
+            check_eq(d.stop(), 0, "clean exit")
+            check("a loop handle leaked" not in d.log(), "no leaked handle")
+    finally:
+        clock.close()
+
+
+@case
+def device_gone():
+    """The speaker fails while the daemon runs: one ERR line naming it,
+    local audio goes off, HTTP keeps serving, the daemon stops cleanly."""
+    tmp = harness.tempfile.mkdtemp(prefix="sv-la-")
+    clock = Clock(tmp)
+    try:
+        d, org, aid, providers, key = local_daemon(
+            tmp, clock, "input_device = svcap\noutput_device = svplay")
+        with d:
+            wait_for(lambda: "devices open" in d.log_since_start(), 15,
+                     "the devices to open")
+            clock.unplug_speaker()
+            wait_for(lambda: "stays off" in d.log_since_start(), 15,
+                     "the device failure")
+            log = d.log_since_start()
+            lines = [x for x in log.splitlines() if "stays off" in x]
+            check(len(lines) == 1, "one line", lines)
+            check('local_audio: the output device "svplay" stopped' in
+                  lines[0], lines[0])
+            check(" err " in lines[0] or "<3>" in lines[0], "at ERR",
+                  lines[0])
             healthz_ok(d)
             check_eq(d.stop(), 0, "clean exit")
             check("a loop handle leaked" not in d.log(), "no leaked handle")
