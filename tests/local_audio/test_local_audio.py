@@ -398,6 +398,10 @@ def barge_in():
             clock.say(tone(RATE * 2, period=80, amp=16000))
             wait_for(lambda: "barge" in d.log_since_start().lower(), 20,
                      "a barge-in")
+            # What ALSA, the FIFO and the file plugin already hold still
+            # drains (well under 0.4 s); after that, silence until the
+            # next reply, which waits for the end of the 2 s of speech.
+            time.sleep(0.4)
             n = len(clock.played_bytes())
             time.sleep(0.5)
             tail = clock.played_bytes()[n:]
