@@ -14,6 +14,7 @@ static const struct sv_stt_provider *const stt_adapters[] = {
 };
 
 static const struct sv_llm_provider *const llm_adapters[] = {
+    &sv_llm_openai,
     NULL,
 };
 
