@@ -12,15 +12,18 @@
  * went silent).
  *
  * Time-outs: each attempt has connect and idle (no byte) limits of
- * env->timeout_ms. A server that accepts and then hangs is given up after
- * at most 3 * timeout_ms plus the backoffs, 0.5 s and 1 s less jitter,
- * so about 3 * timeout_ms + 1.5 s. A server that answers 429 or 5xx with
- * retry-after may stretch that by up to 2 * 120 s
+ * env->timeout_ms (15 s when it is 0), and no overall limit, since a
+ * long answer may stream for long. A server that accepts and then hangs is
+ * given up after at most 3 * timeout_ms plus the backoffs, 0.5 s and 1 s less
+ * jitter, so about 3 * timeout_ms + 1.5 s. A server that answers 429 or 5xx
+ * with retry-after may stretch that by up to 2 * 120 s
  * (SV_OPENAI_MAX_ADVISED_MS), as OpenAI's SDKs allow.
  *
  * A refused key (401/403) and an exhausted credit balance (429
  * insufficient_quota) both end with -EACCES, so that the call ends as it
- * does for a bad key; the reason text tells the two apart. The key only
+ * does for a bad key; the reason text tells the two apart. (-EDQUOT would
+ * say it more exactly, but it is not among provider.h's codes and the
+ * call would carry on, speechless, turn after turn.) The key only
  * lives in the Authorization line, held in guarded memory and wiped when
  * the request ends; the reason texts never quote it.
  *
@@ -28,7 +31,9 @@
  * end. done() is called exactly once, from the loop (never inside
  * start()), or inside cancel(); the request then closes the timer and is
  * freed in its close callback, so a caller that cancels from inside a
- * text or tool_call callback leaves nothing dangling on the stack.
+ * text or tool_call callback leaves nothing dangling on the stack. The
+ * owner cancels every request before it frees env->httpc, which a retry
+ * waiting on the timer would otherwise use.
  *
  * Loop thread only.
  *
@@ -735,16 +740,28 @@ static void on_done(void *arg, int err, long status)
         finish(r, r->fail_err); /* our own abort after a bad event */
         return;
     }
+    if (err == -ECANCELED) {
+        /* Not ours: sv_httpc_free() has begun, so no retry either. */
+        r->req = NULL;
+        snprintf(r->why, sizeof(r->why), "%s",
+                 "the HTTP client is shutting down");
+        finish(r, -ECANCELED);
+        return;
+    }
     if (status == 0)
         status = r->status;
-    if ((err == 0 || r->is_complete) && (status < 200 || status > 299)) {
+    if (status != 0 && (status < 200 || status > 299)) {
+        /* The status says more than a transfer error while reading an
+         * error body would. */
         http_failed(r, status);
         r->req = NULL;
         return;
     }
     r->req = NULL;
-    if (r->is_complete || (err == 0 && r->has_finish)) {
-        /* Tool calls without a finish_reason are handed over now. */
+    if (r->is_complete || r->has_finish) {
+        /* The answer is whole even if the usage chunk or [DONE] got lost
+         * with the connection. Tool calls that came without a
+         * finish_reason are handed over now. */
         if (flush_tools(r) != 0 && !r->is_done) {
             finish(r, r->fail_err);
             return;
@@ -776,11 +793,6 @@ static void on_done(void *arg, int err, long status)
     case -ECONNRESET:
         snprintf(r->why, sizeof(r->why), "%s", "OpenAI dropped the connection");
         break;
-    case -ECANCELED:
-        snprintf(r->why, sizeof(r->why), "%s",
-                 "the HTTP client is shutting down");
-        finish(r, -ECANCELED);
-        return;
     default:
         snprintf(r->why, sizeof(r->why), "OpenAI: %s", strerror(-err));
         finish(r, err);
