@@ -15,15 +15,43 @@
 #ifndef SV_WSCLIENT_H
 #define SV_WSCLIENT_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <libwebsockets.h>
 
 #define SV_WSC_PROTOCOL "sv-ws-client"
+
+/* lws 4.1 has no list terminator macro; later releases define one. */
+#ifndef LWS_PROTOCOL_LIST_TERM
+#define LWS_PROTOCOL_LIST_TERM                                                 \
+    {                                                                          \
+        NULL, NULL, 0, 0, 0, NULL, 0                                           \
+    }
+#endif
 
 struct sv_wsc {
     lws_callback_function *cb; /* the adapter's own callback */
 };
 
 extern const struct lws_protocols sv_wsc_protocols[];
+
+/*
+ * The lws context that owns vh, a vhost listing sv_wsc_protocols, for
+ * lws_client_connect_via_info() (lws 4.1 has no vhost-to-context call, so
+ * the protocol records it when lws initialises the vhost). NULL for any
+ * other vhost.
+ */
+struct lws_context *sv_wsc_context(struct lws_vhost *vh);
+
+/*
+ * Detaches the adapter from wsi and has lws close it soon: no callback
+ * reaches the old user data afterwards, so the caller may free it. Use it
+ * for a live connection the adapter gives up on (not from inside its
+ * CLIENT_CLOSED or CONNECTION_ERROR callback, where lws_set_wsi_user(wsi,
+ * NULL) is enough). Loop thread only.
+ */
+void sv_wsc_abandon(struct lws *wsi);
 
 /*
  * Splits a ws:// or wss:// (also http(s)://) base URL into its parts for
