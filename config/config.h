@@ -17,6 +17,9 @@
 
 #define SV_CONFIG_DEFAULT_PATH "/etc/sovereign/sovereignd.conf"
 
+/* The longest platform key accepted, in bytes, after trimming. */
+#define SV_CONFIG_KEY_MAX_BYTES 4096
+
 struct sv_provider_conf {
     char *url;              /* owned; base URL, scheme ws, wss, http or https */
     char *api_key;          /* owned, in sodium guarded memory; NULL if none */
@@ -29,15 +32,15 @@ struct sv_config {
     char *path; /* owned; the file this came from */
 
     /* [server] */
-    char *listen_host;           /* owned; NULL when TCP is off */
+    char *listen_host;           /* owned; IP literal, NULL when TCP is off */
     int listen_port;             /* 0 picks a free port */
-    char *unix_socket;           /* owned; NULL when off */
+    char *unix_socket;           /* owned; absolute path, NULL when off */
     unsigned rate_limit_per_min; /* REST requests per API key */
     size_t max_body_bytes;       /* REST request bodies */
     int log_level;               /* SV_LOG_* */
 
     /* [store] and [vault] */
-    char *store_path;      /* owned */
+    char *store_path;      /* owned; absolute */
     char *master_key_file; /* owned */
 
     /* [provider.<id>], indexed by enum sv_provider_id */
@@ -46,11 +49,22 @@ struct sv_config {
 
 /*
  * Reads the file at path (and the key sources named above) into a new
- * config. On error returns a negative errno and writes a message naming
- * the file, line and key into err; *out is untouched.
+ * config. On error returns a negative errno (-ENOENT for a missing file,
+ * -EINVAL for bad content, the open or read error of a key file) and
+ * writes a message naming the file, line and key into err; *out is
+ * untouched. Values are never copied into err, so a key pasted into the
+ * wrong place does not end up in a log. Reads the environment
+ * (STATE_DIRECTORY, RUNTIME_DIRECTORY, CREDENTIALS_DIRECTORY and each
+ * provider's key variable). Main thread, before the loop starts.
  */
 int sv_config_load(struct sv_config **out, const char *path, char *err,
                    size_t errlen);
+
+/*
+ * Logs a summary of cfg at NOTICE: addresses, paths and, per provider,
+ * where its key came from (never the key). Main thread.
+ */
+void sv_config_log(const struct sv_config *cfg);
 
 /* Wipes the keys and frees everything; NULL is a no-op. */
 void sv_config_free(struct sv_config *cfg);

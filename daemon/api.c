@@ -53,6 +53,10 @@ static const struct route routes[] = {
     {SV_METHOD_GET, "/agents/*", sv_assistants_get},
     {SV_METHOD_PATCH, "/agents/*", sv_assistants_patch},
     {SV_METHOD_DELETE, "/agents/*", sv_assistants_delete},
+    {SV_METHOD_GET, "/calls", sv_calls_list},
+    {SV_METHOD_GET, "/calls/*", sv_calls_get},
+    {SV_METHOD_POST, "/calls/*/control", sv_calls_control},
+    {SV_METHOD_GET, "/usage", sv_usage_list},
 };
 
 

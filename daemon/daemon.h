@@ -18,6 +18,7 @@ struct sv_httpc;
 struct sv_store;
 struct sv_vault;
 struct sv_server;
+struct sv_session;
 
 struct sv_daemon {
     uv_loop_t *loop;              /* borrowed */
@@ -27,6 +28,7 @@ struct sv_daemon {
     struct sv_httpc *httpc;       /* owned by main; curl on this loop */
     struct sv_server *server;     /* owned by main */
     struct sv_api *api;           /* owned by main; REST state */
+    struct sv_session *sessions;  /* live voice sessions (a list) */
 };
 
 #endif

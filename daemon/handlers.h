@@ -27,4 +27,10 @@ sv_handler_fn sv_assistants_get;
 sv_handler_fn sv_assistants_patch;
 sv_handler_fn sv_assistants_delete;
 
+/* calls.c */
+sv_handler_fn sv_calls_list;
+sv_handler_fn sv_calls_get;
+sv_handler_fn sv_calls_control;
+sv_handler_fn sv_usage_list;
+
 #endif

@@ -1,22 +1,717 @@
 /*
- * session.c - voice sessions over websocket.
+ * session.c - voice sessions over websocket (see session.h and
+ * docs/session-protocol.md).
  *
- * Until the pipeline lands, every upgrade is refused, so a client gets a
- * clear HTTP error instead of a socket that never answers.
+ * Life of a session: the upgrade is accepted on /api/v1/sessions only;
+ * the first text message must be "start"; then binary frames carry the
+ * caller's audio (PCM or one Opus packet each) and the daemon answers
+ * with JSON events and binary reply audio in the client's format. Any
+ * protocol error gets an "error" event and a clean close. When the
+ * client vanishes, the call ends as "customer-disconnected".
+ *
+ * Loop thread only.
  *
  * SPDX-License-Identifier: MIT
  */
 #include "daemon/session.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "config/config.h"
+#include "daemon/assistant.h"
+#include "daemon/daemon.h"
+#include "daemon/server.h"
+#include "pipeline/call.h"
+#include "pipeline/opus_codec.h"
+#include "providers/registry.h"
+#include "store/store.h"
+#include "store/vault.h"
+#include "util/alloc.h"
+#include "util/buf.h"
 #include "util/log.h"
+#include "util/secret.h"
+
+#define SESSION_PATH      "/api/v1/sessions"
+#define MAX_MESSAGE_BYTES (64 * 1024)
+#define START_TIMEOUT_MS  10000
+#define MAX_QUEUED_AUDIO  50 /* frames; one second */
+
+enum encoding {
+    ENC_PCM,
+    ENC_OPUS,
+};
+
+/* One message waiting to go out; data has LWS_PRE bytes of head room. */
+struct outmsg {
+    struct outmsg *next;
+    bool is_binary;
+    size_t len;
+    unsigned char data[];
+};
+
+struct sv_session {
+    struct sv_session *next; /* in d->sessions */
+    struct sv_daemon *d;     /* borrowed */
+    struct lws *wsi;         /* NULL once closed */
+    bool is_authed;
+    char org_id[SV_ID_LEN];
+    char call_id[SV_ID_LEN];
+
+    struct sv_buf rx; /* a message being reassembled */
+    bool rx_is_binary;
+    bool rx_too_big;
+
+    enum encoding enc;
+    unsigned rate_hz;
+    struct sv_opus_dec *dec;
+    struct sv_opus_enc *enc_opus;
+    struct sv_call *call; /* owned */
+
+    struct outmsg *out_head, *out_tail;
+    size_t out_audio; /* binary messages queued */
+    bool want_close;
+    int close_status;
+    uv_timer_t start_timer;
+    bool has_timer;
+};
+
+
+/* ---- outgoing messages ---- */
+
+static void queue_msg(struct sv_session *s, const void *data, size_t len,
+                      bool is_binary)
+{
+    struct outmsg *m;
+
+    if (s->wsi == NULL || s->want_close)
+        return;
+    m = sv_xmalloc(sizeof(*m) + LWS_PRE + len);
+    m->next = NULL;
+    m->is_binary = is_binary;
+    m->len = len;
+    memcpy(m->data + LWS_PRE, data, len);
+    if (s->out_tail != NULL)
+        s->out_tail->next = m;
+    else
+        s->out_head = m;
+    s->out_tail = m;
+    if (is_binary)
+        s->out_audio++;
+    lws_callback_on_writable(s->wsi);
+}
+
+
+static void send_event(struct sv_session *s, json_t *ev)
+{
+    char *text = json_dumps(ev, JSON_COMPACT);
+
+    queue_msg(s, text, strlen(text), false);
+    free(text);
+}
+
+
+/* Drops reply audio that has not gone out yet (barge-in). */
+static void drop_audio(struct sv_session *s)
+{
+    struct outmsg **pp = &s->out_head;
+
+    s->out_tail = NULL;
+    while (*pp != NULL) {
+        struct outmsg *m = *pp;
+
+        if (m->is_binary) {
+            *pp = m->next;
+            free(m);
+        } else {
+            s->out_tail = m;
+            pp = &m->next;
+        }
+    }
+    s->out_audio = 0;
+}
+
+
+/* Sends an error event, then closes once it is out. */
+static void fail(struct sv_session *s, const char *code, const char *msg)
+{
+    sv_log(SV_LOG_INFO, "session: [%s] %s: %s",
+           s->call_id[0] ? s->call_id : "-", code, msg);
+    send_event(s, json_pack("{s:s, s:s, s:s}", "type", "error", "error", code,
+                            "message", msg));
+    if (s->call != NULL && !sv_call_is_ended(s->call)) {
+        sv_call_end(s->call, "error");
+        return; /* the ended event closes */
+    }
+    s->want_close = true;
+    s->close_status = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+    if (s->wsi != NULL)
+        lws_callback_on_writable(s->wsi);
+}
+
+
+/* ---- call handlers ---- */
+
+static void on_call_event(void *arg, json_t *ev)
+{
+    send_event(arg, ev);
+}
+
+
+static void on_call_audio(void *arg, const int16_t *pcm, size_t samples)
+{
+    struct sv_session *s = arg;
+    uint8_t packet[SV_OPUS_MAX_PACKET_BYTES];
+    size_t bytes = 0;
+
+    if (s->out_audio >= MAX_QUEUED_AUDIO) {
+        /* The client reads slower than real time: drop, never buffer. */
+        sv_log(SV_LOG_DEBUG, "session: [%s] client slow, frame dropped",
+               s->call_id);
+        return;
+    }
+    if (s->enc == ENC_PCM) {
+        queue_msg(s, pcm, samples * sizeof(int16_t), true);
+        return;
+    }
+    if (sv_opus_encode(s->enc_opus, pcm, samples, packet, sizeof(packet),
+                       &bytes) == 0)
+        queue_msg(s, packet, bytes, true);
+}
+
+
+static void on_call_flush(void *arg)
+{
+    drop_audio(arg);
+}
+
+
+static void on_call_ended(void *arg, const char *reason)
+{
+    struct sv_session *s = arg;
+
+    send_event(s, json_pack("{s:s, s:s, s:s}", "type", "ended", "reason",
+                            reason, "call_id", s->call_id));
+    s->want_close = true;
+    s->close_status = LWS_CLOSE_STATUS_NORMAL;
+    if (s->wsi != NULL)
+        lws_callback_on_writable(s->wsi);
+}
+
+
+/* ---- start ---- */
+
+/* Authenticates a presented API key; 0 or -ENOENT. */
+static int auth_key(struct sv_session *s, const char *key)
+{
+    char key_id[SV_ID_LEN];
+    int err = sv_store_apikey_verify(s->d->store, key, s->org_id, key_id);
+
+    s->is_authed = err == 0;
+    return err;
+}
+
+
+/* Picks the key for one leg: the organization's, else the platform's. */
+static int resolve_leg(struct sv_session *s, json_t *assistant,
+                       const char *cfg_name, struct sv_call_leg *leg, char *why,
+                       size_t why_len)
+{
+    struct sv_daemon *d = s->d;
+    const char *name = json_string_value(
+        json_object_get(json_object_get(assistant, cfg_name), "provider"));
+    const struct sv_provider_info *p = name ? sv_provider_find(name) : NULL;
+    char secret_id[SV_ID_LEN];
+    uint8_t *ct = NULL;
+    size_t ct_len = 0;
+    char *key = NULL;
+    int err;
+
+    memset(leg, 0, sizeof(*leg));
+    if (p == NULL) {
+        snprintf(why, why_len, "%s names no known provider", cfg_name);
+        return -EINVAL;
+    }
+    leg->info = p;
+    leg->env.loop = d->loop;
+    leg->env.ws_vhost = sv_server_client_vhost(d->server);
+    leg->env.httpc = d->httpc;
+    leg->env.tag = s->call_id;
+    if (!p->needs_key)
+        return 0;
+
+    const struct sv_provider_conf *pc = &d->cfg->provider[sv_provider_index(p)];
+
+    leg->env.base_url = pc->url;
+    leg->env.timeout_ms = pc->timeout_ms;
+    err = sv_store_secret_get(d->store, s->org_id, p->id, secret_id, &ct,
+                              &ct_len);
+    if (err == 0) {
+        err = sv_vault_open(d->vault, secret_id, s->org_id, p->id, ct, ct_len,
+                            &key);
+        free(ct);
+        if (err < 0) {
+            sv_log(SV_LOG_ERR,
+                   "session: [%s] the stored %s key (secret %s) does not "
+                   "open: %s",
+                   s->call_id, p->id, secret_id, strerror(-err));
+            snprintf(why, why_len,
+                     "the organization's %s key cannot be read; store it "
+                     "again",
+                     p->name);
+            return err;
+        }
+        leg->env.key = key;
+        leg->env.is_byok = true;
+        return 0;
+    }
+    if (err != -ENOENT) {
+        snprintf(why, why_len, "store failure");
+        return err;
+    }
+    if (pc->api_key != NULL) {
+        leg->env.key = sv_secret_dup(pc->api_key, strlen(pc->api_key));
+        return 0;
+    }
+    snprintf(why, why_len,
+             "no %s key: the organization has none (POST /api/v1/byok) and "
+             "the daemon has no platform key",
+             p->name);
+    return -ENOKEY;
+}
+
+
+static void legs_free(struct sv_call_leg *legs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sv_secret_free((char *)legs[i].env.key);
+        legs[i].env.key = NULL;
+    }
+}
+
+
+/* The effective assistant: stored, with the start message's overrides. */
+static json_t *load_assistant(struct sv_session *s, json_t *start,
+                              const char **code, char *msg, size_t msg_len)
+{
+    json_t *id = json_object_get(start, "assistant_id");
+    json_t *override = json_object_get(start, "assistant_override");
+    struct sv_assistant_err aerr;
+    json_t *stored = NULL;
+    json_t *merged;
+
+    if (id == NULL)
+        id = json_object_get(start, "agent_id");
+    if (!json_is_string(id)) {
+        *code = "missing_field";
+        snprintf(msg, msg_len, "start needs assistant_id");
+        return NULL;
+    }
+    if (sv_store_assistant_get(s->d->store, s->org_id, json_string_value(id),
+                               &stored) < 0) {
+        *code = "assistant_not_found";
+        snprintf(msg, msg_len, "no assistant %s", json_string_value(id));
+        return NULL;
+    }
+    if (!json_is_true(json_object_get(stored, "is_active"))) {
+        json_decref(stored);
+        *code = "assistant_inactive";
+        snprintf(msg, msg_len, "assistant %s is not active",
+                 json_string_value(id));
+        return NULL;
+    }
+    if (override != NULL && !json_is_null(override)) {
+        if (sv_assistant_check(override, false, &aerr) < 0) {
+            json_decref(stored);
+            *code = "invalid_override";
+            snprintf(msg, msg_len, "assistant_override.%s: %s", aerr.param,
+                     aerr.message);
+            return NULL;
+        }
+        merged = sv_assistant_merge(stored, override);
+        json_object_set(merged, "id", json_object_get(stored, "id"));
+        json_decref(stored);
+        stored = merged;
+    }
+    return stored;
+}
+
+
+static int parse_audio(struct sv_session *s, json_t *start, char *msg,
+                       size_t msg_len)
+{
+    json_t *audio = json_object_get(start, "audio");
+    const char *enc = json_string_value(json_object_get(audio, "encoding"));
+    json_int_t rate = json_integer_value(json_object_get(audio, "sample_rate"));
+
+    if (enc == NULL ||
+        (strcmp(enc, "pcm_s16le") != 0 && strcmp(enc, "opus") != 0)) {
+        snprintf(msg, msg_len,
+                 "audio.encoding must be \"pcm_s16le\" or \"opus\"");
+        return -EINVAL;
+    }
+    if (rate != 8000 && rate != 16000 && rate != 24000 && rate != 48000) {
+        snprintf(msg, msg_len,
+                 "audio.sample_rate must be 8000, 16000, 24000 or 48000");
+        return -EINVAL;
+    }
+    s->enc = strcmp(enc, "opus") == 0 ? ENC_OPUS : ENC_PCM;
+    s->rate_hz = (unsigned)rate;
+    if (s->enc == ENC_OPUS &&
+        (sv_opus_dec_new(&s->dec, s->rate_hz) < 0 ||
+         sv_opus_enc_new(&s->enc_opus, s->rate_hz, 0) < 0)) {
+        snprintf(msg, msg_len, "cannot set up the Opus codec");
+        return -EIO;
+    }
+    return 0;
+}
+
+
+static void on_start(struct sv_session *s, json_t *start)
+{
+    struct sv_call_params p;
+    struct sv_call_leg *legs[3] = {&p.stt, &p.llm, &p.tts};
+    static const char *const cfgs[3] = {"stt_config", "llm_config",
+                                        "tts_config"};
+    const char *token = json_string_value(json_object_get(start, "token"));
+    const char *code = "invalid_start";
+    json_t *assistant;
+    char msg[512];
+    int err;
+
+    if (!s->is_authed && (token == NULL || auth_key(s, token) < 0)) {
+        fail(s, "unauthorized",
+             "missing or unknown API key (Authorization header, or "
+             "\"token\" in start)");
+        return;
+    }
+    if (parse_audio(s, start, msg, sizeof(msg)) < 0) {
+        fail(s, "invalid_audio_format", msg);
+        return;
+    }
+    assistant = load_assistant(s, start, &code, msg, sizeof(msg));
+    if (assistant == NULL) {
+        fail(s, code, msg);
+        return;
+    }
+
+    memset(&p, 0, sizeof(p));
+    sv_uuid(s->call_id);
+    for (size_t i = 0; i < 3; i++) {
+        err = resolve_leg(s, assistant, cfgs[i], legs[i], msg, sizeof(msg));
+        if (err < 0) {
+            legs_free(&p.stt, 1);
+            legs_free(&p.llm, 1);
+            legs_free(&p.tts, 1);
+            json_decref(assistant);
+            fail(s, err == -ENOKEY ? "missing_provider_key" : "invalid_start",
+                 msg);
+            return;
+        }
+    }
+
+    err = sv_store_call_create(
+        s->d->store, s->org_id,
+        json_string_value(json_object_get(assistant, "id")), "web", s->call_id);
+    if (err < 0) {
+        legs_free(&p.stt, 1);
+        legs_free(&p.llm, 1);
+        legs_free(&p.tts, 1);
+        json_decref(assistant);
+        fail(s, "internal_error", "cannot record the call");
+        return;
+    }
+    p.loop = s->d->loop;
+    p.store = s->d->store;
+    memcpy(p.call_id, s->call_id, SV_ID_LEN);
+    memcpy(p.org_id, s->org_id, SV_ID_LEN);
+    p.assistant = assistant;
+    p.sample_rate_hz = s->rate_hz;
+    p.h.event = on_call_event;
+    p.h.audio = on_call_audio;
+    p.h.flush = on_call_flush;
+    p.h.ended = on_call_ended;
+    p.h.arg = s;
+
+    /* started goes first: the call may speak its first message at once. */
+    send_event(s, json_pack("{s:s, s:s, s:{s:s, s:i}}", "type", "started",
+                            "call_id", s->call_id, "audio", "encoding",
+                            s->enc == ENC_OPUS ? "opus" : "pcm_s16le",
+                            "sample_rate", (json_int_t)s->rate_hz));
+    err = sv_call_start(&s->call, &p, msg, sizeof(msg));
+    json_decref(assistant);
+    if (err < 0) {
+        s->call = NULL;
+        sv_store_call_update_status(s->d->store, s->org_id, s->call_id,
+                                    "failed", "error", msg);
+        fail(s, "call_failed", msg);
+    }
+}
+
+
+/* ---- incoming messages ---- */
+
+static void on_text(struct sv_session *s, const char *text, size_t len)
+{
+    json_error_t jerr;
+    json_t *m = json_loadb(text, len, 0, &jerr);
+    const char *type = json_string_value(json_object_get(m, "type"));
+    char msg[256];
+
+    if (m == NULL || type == NULL) {
+        fail(s, "invalid_message",
+             m == NULL ? "a text message must be JSON"
+                       : "a text message needs a \"type\"");
+        json_decref(m);
+        return;
+    }
+    if (strcmp(type, "start") == 0) {
+        if (s->call != NULL || s->call_id[0] != '\0')
+            fail(s, "invalid_message", "the session has started already");
+        else
+            on_start(s, m);
+    } else if (s->call == NULL) {
+        fail(s, "missing_start", "the first message must be \"start\"");
+    } else if (strcmp(type, "stop") == 0) {
+        sv_call_end(s->call, "customer-ended-call");
+    } else {
+        snprintf(msg, sizeof(msg), "unknown message type \"%.64s\"", type);
+        fail(s, "unknown_message_type", msg);
+    }
+    json_decref(m);
+}
+
+
+static void on_binary(struct sv_session *s, const uint8_t *data, size_t len)
+{
+    int16_t pcm[48000 * SV_OPUS_MAX_PACKET_MS / 1000];
+    size_t samples = 0;
+
+    if (s->call == NULL) {
+        fail(s, "missing_start", "audio arrived before \"start\"");
+        return;
+    }
+    if (s->enc == ENC_PCM) {
+        if (len % 2 != 0) {
+            fail(s, "invalid_audio", "PCM frames must hold whole samples");
+            return;
+        }
+        sv_call_audio(s->call, (const int16_t *)(const void *)data, len / 2);
+        return;
+    }
+    if (sv_opus_decode(s->dec, data, len, pcm, SV_ARRAY_SIZE(pcm), &samples) <
+        0) {
+        fail(s, "invalid_audio", "a binary frame is not one Opus packet");
+        return;
+    }
+    sv_call_audio(s->call, pcm, samples);
+}
+
+
+static void on_receive(struct sv_session *s, struct lws *wsi, const void *in,
+                       size_t len)
+{
+    if (lws_is_first_fragment(wsi)) {
+        sv_buf_reset(&s->rx);
+        s->rx_is_binary = lws_frame_is_binary(wsi);
+        s->rx_too_big = false;
+    }
+    if (s->rx.len + len > MAX_MESSAGE_BYTES)
+        s->rx_too_big = true;
+    else
+        sv_buf_append(&s->rx, in, len);
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+        return;
+    if (s->rx_too_big) {
+        fail(s, "message_too_large", "messages are limited to 64 KiB");
+        return;
+    }
+    if (s->want_close)
+        return;
+    if (s->rx_is_binary)
+        on_binary(s, (const uint8_t *)s->rx.data, s->rx.len);
+    else
+        on_text(s, s->rx.data, s->rx.len);
+}
+
+
+static int on_writeable(struct sv_session *s, struct lws *wsi)
+{
+    struct outmsg *m = s->out_head;
+
+    if (m != NULL) {
+        s->out_head = m->next;
+        if (s->out_head == NULL)
+            s->out_tail = NULL;
+        if (m->is_binary)
+            s->out_audio--;
+        if (lws_write(wsi, m->data + LWS_PRE, m->len,
+                      m->is_binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) <
+            (int)m->len) {
+            free(m);
+            return -1;
+        }
+        free(m);
+    }
+    if (s->out_head != NULL) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (s->want_close) {
+        lws_close_reason(wsi, (enum lws_close_status)s->close_status, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+
+/* ---- life cycle ---- */
+
+static void on_start_timeout(uv_timer_t *t)
+{
+    struct sv_session *s = t->data;
+
+    if (s->call == NULL && !s->want_close)
+        fail(s, "start_timeout", "no \"start\" message within 10 seconds");
+}
+
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+
+static void session_free(struct sv_session *s)
+{
+    struct sv_session **pp = &s->d->sessions;
+    struct outmsg *m;
+
+    while (*pp != NULL && *pp != s)
+        pp = &(*pp)->next;
+    if (*pp == s)
+        *pp = s->next;
+    if (s->call != NULL) {
+        if (!sv_call_is_ended(s->call))
+            sv_call_end(s->call, "customer-disconnected");
+        sv_call_free(s->call);
+    }
+    while ((m = s->out_head) != NULL) {
+        s->out_head = m->next;
+        free(m);
+    }
+    sv_buf_free(&s->rx);
+    sv_opus_dec_free(s->dec);
+    sv_opus_enc_free(s->enc_opus);
+    if (s->has_timer)
+        uv_close((uv_handle_t *)&s->start_timer, on_timer_closed);
+    else
+        free(s);
+}
+
+
+static struct sv_session *session_new(struct lws *wsi)
+{
+    struct lws_context *ctx = lws_get_context(wsi);
+    struct sv_server *srv = lws_context_user(ctx);
+    struct sv_daemon *d = sv_server_daemon(srv);
+    struct sv_session *s = sv_xcalloc(1, sizeof(*s));
+    char hdr[256];
+    const char *key;
+
+    s->d = d;
+    s->wsi = wsi;
+    if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+        strncasecmp(hdr, "Bearer ", 7) == 0) {
+        key = hdr + 7;
+        while (*key == ' ')
+            key++;
+        auth_key(s, key);
+    }
+    sodium_memzero(hdr, sizeof(hdr));
+    s->next = d->sessions;
+    d->sessions = s;
+    uv_timer_init(d->loop, &s->start_timer);
+    s->start_timer.data = s;
+    s->has_timer = true;
+    uv_timer_start(&s->start_timer, on_start_timeout, START_TIMEOUT_MS, 0);
+    return s;
+}
+
+
+static bool is_session_path(struct lws *wsi)
+{
+    char uri[128];
+
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
+        return false;
+    return strcmp(uri, SESSION_PATH) == 0 || strcmp(uri, SESSION_PATH "/") == 0;
+}
 
 
 int sv_session_lws_cb(struct lws *wsi, enum lws_callback_reasons reason,
                       void *user, void *in, size_t len)
 {
-    if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION) {
-        sv_log(SV_LOG_INFO, "session: websocket sessions are not served yet");
-        return -1;
+    struct sv_session *s = lws_get_opaque_user_data(wsi);
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (!is_session_path(wsi)) {
+            sv_log(SV_LOG_INFO, "session: websocket refused on that path");
+            return -1;
+        }
+        lws_set_opaque_user_data(wsi, session_new(wsi));
+        return 0;
+
+    case LWS_CALLBACK_ESTABLISHED:
+        return 0;
+
+    case LWS_CALLBACK_RECEIVE:
+        if (s != NULL)
+            on_receive(s, wsi, in, len);
+        return 0;
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return s != NULL ? on_writeable(s, wsi) : 0;
+
+    case LWS_CALLBACK_CLOSED:
+        if (s != NULL) {
+            lws_set_opaque_user_data(wsi, NULL);
+            s->wsi = NULL;
+            session_free(s);
+        }
+        return 0;
+
+    default:
+        return 0;
     }
-    return 0;
+}
+
+
+struct sv_call *sv_session_find_call(struct sv_daemon *d, const char *org_id,
+                                     const char *call_id)
+{
+    for (struct sv_session *s = d->sessions; s != NULL; s = s->next) {
+        if (s->call != NULL && strcmp(s->call_id, call_id) == 0 &&
+            strcmp(s->org_id, org_id) == 0)
+            return s->call;
+    }
+    return NULL;
+}
+
+
+void sv_session_end_all(struct sv_daemon *d, const char *reason)
+{
+    for (struct sv_session *s = d->sessions; s != NULL; s = s->next) {
+        if (s->call != NULL)
+            sv_call_end(s->call, reason);
+        else
+            fail(s, "shutting_down", "the daemon is stopping");
+    }
 }

@@ -22,14 +22,6 @@
 
 #define SV_WSC_PROTOCOL "sv-ws-client"
 
-/* lws 4.1 has no list terminator macro; later releases define one. */
-#ifndef LWS_PROTOCOL_LIST_TERM
-#define LWS_PROTOCOL_LIST_TERM                                                 \
-    {                                                                          \
-        NULL, NULL, 0, 0, 0, NULL, 0                                           \
-    }
-#endif
-
 struct sv_wsc {
     lws_callback_function *cb; /* the adapter's own callback */
 };
