@@ -72,10 +72,9 @@ enum dg_state {
 struct sv_stt {
     struct sv_wsc wsc; /* first: the lws user data of our connections */
     enum dg_state state;
-    struct lws_context *context; /* borrowed */
-    struct lws_vhost *vhost;     /* borrowed */
-    struct lws *wsi;             /* the current connection, or NULL */
-    const char *key;             /* borrowed; valid until free */
+    struct lws_vhost *vhost; /* borrowed */
+    struct lws *wsi;         /* the current connection, or NULL */
+    const char *key;         /* borrowed; valid until free */
     bool is_byok;
     char *tag;         /* owned; the call id for log lines */
     char *address;     /* owned: host name or address */
@@ -661,7 +660,15 @@ static void connect_now(struct sv_stt *st)
     struct lws *wsi;
 
     memset(&info, 0, sizeof(info));
-    info.context = st->context;
+    /* Looked up here: lws records it once the loop has run. */
+    info.context = sv_wsc_context(st->vhost);
+    if (info.context == NULL) {
+        snprintf(st->why, sizeof(st->why),
+                 "the websocket vhost has no lws context");
+        st->state = DG_CONNECTING;
+        lost(st, -EINVAL, false);
+        return;
+    }
     info.vhost = st->vhost;
     info.address = st->address;
     info.port = st->port;
@@ -757,7 +764,6 @@ static int dg_alloc(struct sv_stt **out, const struct sv_provider_env *env,
                     const struct sv_stt_handlers *h)
 {
     const char *tag = env->tag != NULL ? env->tag : "-";
-    struct lws_context *context = sv_wsc_context(env->ws_vhost);
     char host[256];
     char prefix[512];
     struct sv_stt *st;
@@ -765,7 +771,7 @@ static int dg_alloc(struct sv_stt **out, const struct sv_provider_env *env,
     int port;
     int err = 0;
 
-    if (env->loop == NULL || context == NULL || env->base_url == NULL ||
+    if (env->loop == NULL || env->ws_vhost == NULL || env->base_url == NULL ||
         opts->sample_rate_hz < 8000 || opts->sample_rate_hz > 48000) {
         sv_log(SV_LOG_ERR, "deepgram: [%s] missing loop, vhost or rate", tag);
         err = -EINVAL;
@@ -786,7 +792,6 @@ static int dg_alloc(struct sv_stt **out, const struct sv_provider_env *env,
 
     st = sv_xcalloc(1, sizeof(*st));
     st->wsc.cb = dg_cb;
-    st->context = context;
     st->vhost = env->ws_vhost;
     st->key = env->key;
     st->is_byok = env->is_byok;

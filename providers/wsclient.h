@@ -31,8 +31,9 @@ extern const struct lws_protocols sv_wsc_protocols[];
 /*
  * The lws context that owns vh, a vhost listing sv_wsc_protocols, for
  * lws_client_connect_via_info() (lws 4.1 has no vhost-to-context call, so
- * the protocol records it when lws initialises the vhost). NULL for any
- * other vhost.
+ * the protocol records it when lws initialises the vhost, which on a
+ * foreign libuv loop happens once the loop has run). NULL before that, or
+ * for any other vhost.
  */
 struct lws_context *sv_wsc_context(struct lws_vhost *vh);
 
