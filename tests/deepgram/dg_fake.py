@@ -79,7 +79,10 @@ def main():
             except TimeoutError:
                 continue
             last = now
-            print("LOG " + now, flush=True)
+            try:
+                print("LOG " + now, flush=True)
+            except (BrokenPipeError, ValueError):
+                return  # the test went away; stdin ends next
 
     t = threading.Thread(target=watch, daemon=True)
     t.start()

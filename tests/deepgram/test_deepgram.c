@@ -237,6 +237,19 @@ static bool second_open(struct t *t)
 }
 
 
+static bool third_open(struct t *t)
+{
+    return n_req(t) >= 3 && req_int(t, 2, "status") == 101;
+}
+
+
+/* The log catches up with the adapter's events a little later. */
+static bool second_heard(struct t *t)
+{
+    return second_open(t) && req_int(t, 1, "utterances") >= 1;
+}
+
+
 static bool first_closed(struct t *t)
 {
     return n_req(t) >= 1 && req_flag(t, 0, "closed");
@@ -785,6 +798,7 @@ SV_TEST(retry)
     t_start(&t, good_key, false, NULL);
     feed_utterance(&t);
     RUN_UNTIL(&t, one_speech_final, 10000);
+    RUN_UNTIL(&t, third_open, 5000);
     CHECK_EQ(t.n_error, 0);
     CHECK_EQ(n_req(&t), 3);
     CHECK_EQ(req_int(&t, 0, "status"), 429);
@@ -839,6 +853,7 @@ SV_TEST(reconnect)
               "dropped");
     feed_utterance(&t);
     RUN_UNTIL(&t, two_speech_finals, 10000);
+    RUN_UNTIL(&t, second_heard, 5000);
 
     CHECK_EQ(t.n_error, 0);
     CHECK_EQ(n_req(&t), 2);
