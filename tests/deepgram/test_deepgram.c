@@ -15,6 +15,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -59,8 +60,9 @@ struct t {
     struct sv_buf line;
     int port;
     char url[64];
-    json_t *log; /* latest list of /v1/listen requests */
-    int n_open;  /* TCP connections the fake has open */
+    const char *base_url; /* instead of url when set */
+    json_t *log;          /* latest list of /v1/listen requests */
+    int n_open;           /* TCP connections the fake has open */
 
     /* The adapter and what it reported. */
     struct sv_stt *stt;
@@ -70,6 +72,7 @@ struct t {
     int last_err;
     char why[256];
     bool want_free_on_interim;
+    unsigned timeout_ms; /* handshake limit given to the adapter */
     size_t sent_bytes;
     uint64_t sample_pos;
     uint32_t noise;
@@ -492,10 +495,10 @@ static void t_start(struct t *t, const char *key, bool is_byok,
     struct sv_provider_env env = {
         .loop = &t->loop,
         .ws_vhost = t->vh,
-        .base_url = t->url,
+        .base_url = t->base_url != NULL ? t->base_url : t->url,
         .key = key,
         .is_byok = is_byok,
-        .timeout_ms = 5000,
+        .timeout_ms = t->timeout_ms > 0 ? t->timeout_ms : 5000,
         .tag = "test-call",
     };
     struct sv_stt_handlers h = {
@@ -865,6 +868,82 @@ SV_TEST(reconnect)
 }
 
 
+/* A handshake with no answer times out and is retried. */
+SV_TEST(hang_then_ok)
+{
+    static const char *const args[] = {"--script", "hang", NULL};
+    struct t t;
+
+    t_init(&t, args);
+    t.timeout_ms = 300;
+    t_start(&t, good_key, false, NULL);
+    feed_utterance(&t);
+    RUN_UNTIL(&t, one_speech_final, 10000);
+    CHECK_EQ(t.n_error, 0);
+    CHECK_EQ(n_req(&t), 2);
+    CHECK_STR(json_string_value(json_object_get(req(&t, 0), "status")), "hang");
+    t_close(&t);
+}
+
+
+/* Nothing listens: six retries with backoff, then one -ECONNREFUSED. */
+SV_TEST(unreachable)
+{
+    struct sockaddr_in sa;
+    socklen_t sa_len = sizeof(sa);
+    uv_tcp_t probe;
+    char url[64];
+    struct t t;
+    uint64_t t0;
+
+    t_init(&t, NULL);
+    /* A port that was free a moment ago is very likely still closed. */
+    uv_tcp_init(&t.loop, &probe);
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    CHECK_EQ(uv_tcp_bind(&probe, (struct sockaddr *)&sa, 0), 0);
+    CHECK_EQ(uv_tcp_getsockname(&probe, (struct sockaddr *)&sa, (int *)&sa_len),
+             0);
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d", ntohs(sa.sin_port));
+    uv_close((uv_handle_t *)&probe, NULL);
+    t.base_url = url;
+    t0 = uv_now(&t.loop);
+    t_start(&t, good_key, false, NULL);
+    feed(&t, 200, false);
+    RUN_UNTIL(&t, has_error, 15000);
+    CHECK_EQ(t.last_err, -ECONNREFUSED);
+    CHECK(strstr(t.why, "gave up") != NULL);
+    /* 100 + 200 + 400 + 800 + 1600 + 2000 ms of backoff. */
+    CHECK(uv_now(&t.loop) - t0 >= 5000);
+    run_for(&t, 300);
+    CHECK_EQ(t.n_error, 1);
+    t_close(&t);
+}
+
+
+/* Empty transcripts (silence) reach the call as nothing at all. */
+SV_TEST(empty)
+{
+    static const char *const args[] = {"--queue", "", "--queue", "hello there",
+                                       NULL};
+    struct t t;
+
+    t_init(&t, args);
+    t_start(&t, good_key, false, NULL);
+    feed_utterance(&t);
+    feed_utterance(&t);
+    RUN_UNTIL(&t, two_utterance_ends, 10000);
+    CHECK_EQ(count(&t, 'S'), 2);
+    CHECK_EQ(count(&t, 'P'), 1);
+    for (int i = 0; i < t.n_ev; i++)
+        CHECK(t.ev[i].kind == 'S' || t.ev[i].kind == 'U' ||
+              t.ev[i].text[0] != '\0');
+    /* The first utterance was empty: its SpeechStarted has no text after. */
+    CHECK(nth(&t, 'U', 0) < nth(&t, 'S', 1));
+    CHECK(nth(&t, 'I', 0) > nth(&t, 'S', 1));
+    t_close(&t);
+}
+
+
 /* A close for undecodable audio (1008 DATA-0000) is -EPROTO, no retry. */
 SV_TEST(data_close)
 {
@@ -933,5 +1012,6 @@ SV_TEST(free_early)
 
 SV_TEST_MAIN(SV_CASE(session), SV_CASE(finish), SV_CASE(query),
              SV_CASE(bad_key), SV_CASE(bad_model), SV_CASE(retry),
-             SV_CASE(keepalive), SV_CASE(reconnect), SV_CASE(data_close),
+             SV_CASE(keepalive), SV_CASE(reconnect), SV_CASE(hang_then_ok),
+             SV_CASE(unreachable), SV_CASE(empty), SV_CASE(data_close),
              SV_CASE(free_mid), SV_CASE(free_early))
