@@ -10,6 +10,7 @@
 #include "providers/adapters.h"
 
 static const struct sv_stt_provider *const stt_adapters[] = {
+    &sv_stt_deepgram,
     NULL,
 };
 
