@@ -201,7 +201,7 @@ void sv_http_reply(struct sv_http_req *req, int status, json_t *body)
     char *text;
 
     SV_ASSERT(!req->has_reply);
-    text = json_dumps(body, JSON_COMPACT);
+    text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(body);
     SV_ASSERT(text != NULL);
 

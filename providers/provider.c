@@ -10,10 +10,12 @@
 #include "providers/adapters.h"
 
 static const struct sv_stt_provider *const stt_adapters[] = {
+    &sv_stt_deepgram,
     NULL,
 };
 
 static const struct sv_llm_provider *const llm_adapters[] = {
+    &sv_llm_openai,
     NULL,
 };
 
