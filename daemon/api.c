@@ -273,7 +273,7 @@ void sv_api_dispatch(struct sv_http_req *req)
 {
     const struct route *route;
     char client[96];
-    char allow[64];
+    char allow[48];
     const char *path = req->path;
 
     if (strcmp(path, "/healthz") == 0) {

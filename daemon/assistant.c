@@ -510,8 +510,14 @@ json_t *sv_assistant_merge(json_t *base, json_t *patch)
 
 json_t *sv_assistant_public(json_t *stored)
 {
-    json_t *out = json_deep_copy(stored);
-    json_t *secret = json_object_get(out, "webhook_secret");
+    json_t *out = json_object();
+    json_t *secret;
+
+    /* id and name first: people read these objects. */
+    json_object_set(out, "id", json_object_get(stored, "id"));
+    json_object_set(out, "name", json_object_get(stored, "name"));
+    json_object_update(out, stored);
+    secret = json_object_get(out, "webhook_secret");
 
     if (json_is_string(secret) && json_string_length(secret) > 0)
         json_object_set_new(out, "webhook_secret", json_string("********"));

@@ -38,7 +38,8 @@ int sv_assistant_check(json_t *doc, bool is_create,
  */
 json_t *sv_assistant_merge(json_t *base, json_t *patch);
 
-/* A new copy of a stored assistant fit to show: secrets masked. */
+/* A new object (sharing members) showing a stored assistant, secrets
+ * masked. */
 json_t *sv_assistant_public(json_t *stored);
 
 #endif

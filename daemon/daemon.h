@@ -28,6 +28,7 @@ struct sv_daemon {
     struct sv_httpc *httpc;       /* owned by main; curl on this loop */
     struct sv_server *server;     /* owned by main */
     struct sv_api *api;           /* owned by main; REST state */
+    struct sv_session *sessions;  /* live voice sessions (a list) */
 };
 
 #endif

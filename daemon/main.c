@@ -25,6 +25,7 @@
 #include "daemon/api.h"
 #include "daemon/daemon.h"
 #include "daemon/server.h"
+#include "daemon/session.h"
 #include "providers/httpc.h"
 #include "store/store.h"
 #include "store/vault.h"
@@ -110,6 +111,9 @@ static void stop(struct app *app)
     app->is_stopping = true;
     sv_log(SV_LOG_NOTICE, "sovereignd: stopping");
     sd_notify(0, "STOPPING=1");
+
+    /* Live calls end with their own reason before their sockets close. */
+    sv_session_end_all(&app->d, "daemon-shutdown");
 
     /* curl first (its cleanup may still call into the loop), then lws. */
     if (app->d.httpc != NULL) {
@@ -263,8 +267,12 @@ int main(int argc, char **argv)
     }
     uv_run(&loop, UV_RUN_DEFAULT);
 
-    /* Everything has closed: the loop ran out of handles. */
+    /* The loop ran out of handles; lws finishes its destroy now. */
     if (app.d.server != NULL) {
+        for (int i = 0; i < 3 && !sv_server_is_closed(app.d.server); i++) {
+            sv_server_stop(app.d.server);
+            uv_run(&loop, UV_RUN_DEFAULT);
+        }
         SV_ASSERT(sv_server_is_closed(app.d.server));
         sv_server_free(app.d.server);
     }

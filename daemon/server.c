@@ -201,7 +201,7 @@ void sv_http_reply(struct sv_http_req *req, int status, json_t *body)
     char *text;
 
     SV_ASSERT(!req->has_reply);
-    text = json_dumps(body, JSON_COMPACT);
+    text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(body);
     SV_ASSERT(text != NULL);
 
@@ -316,7 +316,7 @@ static const struct lws_protocols protocols[] = {
         .per_session_data_size = SV_SESSION_PSS_BYTES,
         .rx_buffer_size = 0,
     },
-    LWS_PROTOCOL_LIST_TERM,
+    {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 
@@ -459,8 +459,10 @@ struct lws_vhost *sv_server_client_vhost(struct sv_server *s)
 
 void sv_server_stop(struct sv_server *s)
 {
-    if (s->is_stopping)
-        return;
+    /*
+     * On a foreign loop the first call starts closing lws' handles; once
+     * the loop has run them down, a second call completes the destroy.
+     */
     s->is_stopping = true;
     if (s->lws != NULL)
         lws_context_destroy(s->lws);

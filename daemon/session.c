@@ -110,7 +110,7 @@ static void queue_msg(struct sv_session *s, const void *data, size_t len,
 
 static void send_event(struct sv_session *s, json_t *ev)
 {
-    char *text = json_dumps(ev, JSON_COMPACT);
+    char *text = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(12));
 
     queue_msg(s, text, strlen(text), false);
     free(text);

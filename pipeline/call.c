@@ -72,7 +72,7 @@ struct sv_call {
     bool want_end_after; /* end the call once the reply is heard */
     const char *end_after_reason;
     int tool_rounds;
-    struct sv_sentence *splitter;
+    struct sv_sentence splitter;
     struct sv_buf reply_text;
     struct spoken *spoken;
     size_t n_spoken, cap_spoken;
@@ -411,7 +411,7 @@ static void on_llm_text(void *arg, const char *text, size_t len)
     sv_buf_append(&c->reply_text, text, len);
     emit(c,
          json_pack("{s:s, s:s%}", "type", "assistant_text", "text", text, len));
-    sv_sentence_feed(c->splitter, text, len);
+    sv_sentence_feed(&c->splitter, text, len);
 }
 
 
@@ -467,7 +467,7 @@ static void on_llm_done(void *arg, int err, const char *why,
             return;
         }
     }
-    sv_sentence_flush(c->splitter);
+    sv_sentence_flush(&c->splitter);
     retry_tools = err == 0 && c->tool_rounds > 0 &&
                   c->tool_rounds <= MAX_TOOL_ROUNDS && c->n_spoken == 0 &&
                   c->reply_text.len == 0 && !c->want_end_after;
@@ -513,7 +513,7 @@ static void reply_start(struct sv_call *c)
     c->t_tts_start = 0;
     c->t_tts_first_byte = 0;
     uv_timer_stop(&c->silence_timer);
-    sv_sentence_reset(c->splitter);
+    sv_sentence_reset(&c->splitter);
 
     memset(&o, 0, sizeof(o));
     o.model = config_str(c, "llm_config", "model");
@@ -543,10 +543,10 @@ static void speak(struct sv_call *c, const char *text)
     c->played_samples = 0;
     c->has_metrics = true;
     uv_timer_stop(&c->silence_timer);
-    sv_sentence_reset(c->splitter);
+    sv_sentence_reset(&c->splitter);
     sv_buf_append(&c->reply_text, text, strlen(text));
-    sv_sentence_feed(c->splitter, text, strlen(text));
-    sv_sentence_flush(c->splitter);
+    sv_sentence_feed(&c->splitter, text, strlen(text));
+    sv_sentence_flush(&c->splitter);
     reply_check_done(c);
 }
 
@@ -884,7 +884,7 @@ int sv_call_start(struct sv_call **out, struct sv_call_params *p, char *why,
     leg_take(&c->leg_stt, &p->stt);
     leg_take(&c->leg_llm, &p->llm);
     leg_take(&c->leg_tts, &p->tts);
-    sv_sentence_new(&c->splitter, FIRST_CLAUSE_CHARS, on_sentence, c);
+    sv_sentence_init(&c->splitter, FIRST_CLAUSE_CHARS, on_sentence, c);
     history_init(c);
     timer_init(c, &c->pacer);
     timer_init(c, &c->max_timer);
@@ -1005,8 +1005,7 @@ void sv_call_free(struct sv_call *c)
     leg_release(&c->leg_stt);
     leg_release(&c->leg_llm);
     leg_release(&c->leg_tts);
-    sv_sentence_free(c->splitter);
-    c->splitter = NULL;
+    sv_sentence_close(&c->splitter);
     uv_close((uv_handle_t *)&c->pacer, on_timer_closed);
     uv_close((uv_handle_t *)&c->max_timer, on_timer_closed);
     uv_close((uv_handle_t *)&c->silence_timer, on_timer_closed);

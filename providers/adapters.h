@@ -1,13 +1,6 @@
 /*
  * adapters.h - the provider adapters linked into the daemon.
  *
- * Each adapter file ends with one const descriptor of the interfaces in
- * providers/provider.h; this header declares them so that the provider
- * table and the tests can name them. Later adapters add their lines here.
- *
- * The descriptors are read-only; the adapters themselves run on the
- * call's loop thread.
- *
  * SPDX-License-Identifier: MIT
  */
 #ifndef SV_ADAPTERS_H

@@ -29,7 +29,7 @@ const struct lws_protocols sv_wsc_protocols[] = {
         .per_session_data_size = 0,
         .rx_buffer_size = 0,
     },
-    LWS_PROTOCOL_LIST_TERM,
+    {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 

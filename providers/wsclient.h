@@ -15,6 +15,9 @@
 #ifndef SV_WSCLIENT_H
 #define SV_WSCLIENT_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <libwebsockets.h>
 
 #define SV_WSC_PROTOCOL "sv-ws-client"

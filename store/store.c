@@ -430,7 +430,7 @@ static int doc_text(json_t *doc, char **out)
     json_object_del(copy, "id");
     json_object_del(copy, "created_at");
     json_object_del(copy, "updated_at");
-    text = json_dumps(copy, JSON_COMPACT);
+    text = json_dumps(copy, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(copy);
     if (text == NULL)
         return -EINVAL;

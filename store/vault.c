@@ -213,6 +213,26 @@ out:
 }
 
 
+/*
+ * systemd hands credentials over in a private, read-only directory and
+ * may grant the service user access through an ACL, which shows up as
+ * group bits in st_mode. Such a file is as private as a mode 0600 one.
+ */
+static bool is_credential(const char *path)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    size_t n;
+
+    if (dir == NULL || dir[0] != '/')
+        return false;
+    n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    return strncmp(path, dir, n) == 0 && path[n] == '/' &&
+           strchr(path + n + 1, '/') == NULL;
+}
+
+
 int sv_vault_load(struct sv_vault **out, const char *path, char *err,
                   size_t errlen)
 {
@@ -247,7 +267,7 @@ int sv_vault_load(struct sv_vault **out, const char *path, char *err,
         set_err(err, errlen, "%s: not a regular file", path);
         goto out;
     }
-    if ((sb.st_mode & 077) != 0) {
+    if ((sb.st_mode & 077) != 0 && !is_credential(path)) {
         rc = -EACCES;
         set_err(err, errlen,
                 "%s: mode %04o lets group or others access the master key "

@@ -16,8 +16,12 @@
 
 char *sv_secret_dup(const char *s, size_t len)
 {
-    char *p = sodium_malloc(len + 1);
+    char *p;
 
+    /* Idempotent and cheap after the first call; guarded memory needs it. */
+    if (sodium_init() < 0)
+        abort();
+    p = sodium_malloc(len + 1);
     if (p == NULL) {
         sv_log_write(SV_LOG_ERR, "secret: out of guarded memory");
         abort();

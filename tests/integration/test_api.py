@@ -426,7 +426,9 @@ def vault_refusals():
 
 @case
 def config_errors():
-    d = Daemon(start=False, extra_conf="[provider.openai]\napi_key = sk-inline\n")
+    d = Daemon(start=False)
+    with open(d.conf, "a") as f:
+        f.write("[provider.openai]\napi_key = sk-inline\n")
     r = subprocess.run([SOVEREIGND, "--config", d.conf], capture_output=True,
                        text=True, timeout=20)
     check(r.returncode != 0, "inline key refused")
