@@ -278,25 +278,27 @@ struct error_info {
 };
 
 
+/* Copies src into dst[cap], control characters blanked (the text ends up
+ * in logs), cut at a character boundary when too long. */
 static void copy_text(char *dst, size_t cap, const char *src)
 {
+    size_t len;
     size_t n = 0;
 
-    if (src == NULL)
+    if (src == NULL || cap == 0)
         return;
-    /* Printable ASCII and UTF-8 only: the text ends up in logs. */
-    for (const unsigned char *p = (const unsigned char *)src; *p && n + 1 < cap;
-         p++) {
-        dst[n++] = (*p < 0x20 || *p == 0x7f) ? ' ' : (char)*p;
+    len = strlen(src);
+    for (size_t i = 0; i < len && n + 1 < cap; i++) {
+        unsigned char c = (unsigned char)src[i];
+
+        dst[n++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
     }
-    /* Do not end inside a multi-byte character. */
-    while (n > 0 && ((unsigned char)dst[n - 1] & 0x80) != 0 &&
-           n < strlen(src)) {
-        if (((unsigned char)dst[n - 1] & 0xc0) == 0xc0) {
+    if (n < len) {
+        /* Cut: drop what may be a partial multi-byte character. */
+        while (n > 0 && ((unsigned char)dst[n - 1] & 0xc0) == 0x80)
             n--;
-            break;
-        }
-        n--;
+        if (n > 0 && ((unsigned char)dst[n - 1] & 0xc0) == 0xc0)
+            n--;
     }
     dst[n] = '\0';
 }
@@ -313,8 +315,7 @@ static void parse_error(const struct sv_buf *body, struct error_info *e)
     json_t *detail;
     json_t *item;
     json_t *loc;
-    char where[64] = "";
-    char msg[MAX_MESSAGE_LEN] = "";
+    size_t n;
 
     memset(e, 0, sizeof(*e));
     if (body->data == NULL)
@@ -338,16 +339,17 @@ static void parse_error(const struct sv_buf *body, struct error_info *e)
         item = json_array_get(detail, 0);
         copy_text(e->code, sizeof(e->code),
                   json_string_value(json_object_get(item, "type")));
-        copy_text(msg, sizeof(msg),
-                  json_string_value(json_object_get(item, "msg")));
         loc = json_object_get(item, "loc");
         if (json_is_array(loc) && json_array_size(loc) > 0) {
-            copy_text(where, sizeof(where),
+            copy_text(e->message, sizeof(e->message) - 2,
                       json_string_value(
                           json_array_get(loc, json_array_size(loc) - 1)));
+            if (e->message[0] != '\0')
+                strcat(e->message, ": ");
         }
-        snprintf(e->message, sizeof(e->message), "%s%s%s", where,
-                 where[0] != '\0' ? ": " : "", msg);
+        n = strlen(e->message);
+        copy_text(e->message + n, sizeof(e->message) - n,
+                  json_string_value(json_object_get(item, "msg")));
     }
     json_decref(root);
 }
@@ -446,7 +448,17 @@ static int classify(const struct sv_tts *t, const struct sentence *s,
         *fatal = true;
         return -EINVAL;
     }
-    if (status == 400 || status == 404 || status == 422) {
+    if (status == 404) {
+        /* No machine code: most likely a voice id that cannot even be
+         * routed, or a base URL that is not ElevenLabs. */
+        *why = sv_xasprintf("ElevenLabs answered 404 (not found) for voice "
+                            "\"%s\"; check tts_config.voice_id and the "
+                            "ElevenLabs base URL",
+                            t->voice_id);
+        *fatal = true;
+        return -EINVAL;
+    }
+    if (status == 400 || status == 422) {
         *why = sv_xasprintf("ElevenLabs refused the request (HTTP %ld%s%s)%s%s",
                             status, e.code[0] != '\0' ? ", " : "", e.code,
                             msg != NULL ? ": " : "", msg != NULL ? msg : "");
