@@ -135,7 +135,6 @@ struct sv_tts {
     int16_t pcm[SLICE_SAMPLES];
 };
 
-static void run(struct sv_tts *t);
 static void on_timer(uv_timer_t *h);
 
 
