@@ -1,0 +1,469 @@
+"""Voice sessions end to end: the real daemon against fake Deepgram,
+OpenAI and ElevenLabs servers that speak the providers' wire protocols,
+with real speech synthesised by espeak-ng as the caller's audio."""
+
+import time
+
+from harness import Daemon, case, check, check_eq, main, wait_for
+from session_client import Session, silence, speech_pcm
+
+from fake_deepgram import FakeDeepgram
+from fake_elevenlabs import FakeElevenLabs
+from fake_openai import FakeOpenAI
+
+API = "/api/v1"
+RATE = 16000
+FRAME_BYTES = RATE // 50 * 2
+KEYS = {"deepgram": "dg-platform-key", "openai": "sk-platform-key",
+        "elevenlabs": "xi-platform-key"}
+BYOK = {"deepgram": "dg-org-key", "openai": "sk-org-key",
+        "elevenlabs": "xi-org-key"}
+
+
+class World:
+    """The fakes, a daemon pointed at them, an organization and an
+    assistant."""
+
+    def __init__(self, platform_keys=True, assistant=None, timeout_ms=3000,
+                 transcripts=("what are your opening hours",),
+                 ms_per_char=20, openai_opts=None):
+        self.dg = FakeDeepgram(keys={KEYS["deepgram"], BYOK["deepgram"]},
+                               transcripts=transcripts)
+        self.oa = FakeOpenAI(keys={KEYS["openai"], BYOK["openai"]},
+                             **(openai_opts or {}))
+        self.el = FakeElevenLabs(keys={KEYS["elevenlabs"],
+                                       BYOK["elevenlabs"]},
+                                 ms_per_char=ms_per_char)
+        for f in (self.dg, self.oa, self.el):
+            f.start()
+        env = {}
+        if platform_keys:
+            env = {"DEEPGRAM_API_KEY": KEYS["deepgram"],
+                   "OPENAI_API_KEY": KEYS["openai"],
+                   "ELEVENLABS_API_KEY": KEYS["elevenlabs"]}
+        t = str(timeout_ms)
+        self.d = Daemon(env=env, providers={
+            "deepgram": {"url": self.dg.url, "timeout_ms": t},
+            "openai": {"url": self.oa.url, "timeout_ms": t},
+            "elevenlabs": {"url": self.el.url, "timeout_ms": t}})
+        self.org, self.key = self.d.org()
+        body = {"name": "Front desk",
+                "first_message": "Hello, how can I help?",
+                "stt_config": {"endpointing_ms": 300}}
+        body.update(assistant or {})
+        r = self.d.request("POST", API + "/assistants", key=self.key,
+                           body=body)
+        check_eq(r.status, 201, "assistant created")
+        self.assistant = r.json["assistant"]["id"]
+
+    def session(self, **kw):
+        return Session(self.d, key=self.key, **kw)
+
+    def call(self, call_id):
+        return self.d.request("GET", API + "/calls/" + call_id, key=self.key)
+
+    def close(self):
+        try:
+            self.d.stop()
+        finally:
+            for f in (self.dg, self.oa, self.el):
+                errors = list(f.errors)
+                f.stop()
+                check_eq(errors, [], "errors inside a fake")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def first_message_heard(s):
+    """Waits until the first message has been spoken completely."""
+    return s.wait_event("transcript", timeout=20,
+                        pred=lambda e: e["role"] == "assistant")
+
+
+def turn(s, pcm, n):
+    """Speaks pcm plus a pause and waits for the n-th assistant reply."""
+    s.stream(pcm + silence(1.0))
+    return s.wait_event("transcript", timeout=20,
+                        pred=lambda e, n=n: e["role"] == "assistant" and
+                        sum(1 for _, x in s.events if x["type"] ==
+                            "transcript" and x["role"] == "assistant")
+                        >= n)
+
+
+@case
+def conversation():
+    hours = speech_pcm("What are your opening hours?")
+    thanks = speech_pcm("Thank you very much.")
+    with World(transcripts=("What are your opening hours",
+                            "Thank you very much")) as w:
+        s = w.session()
+        started = s.start(w.assistant, rate=RATE)
+        call_id = started["call_id"]
+        check_eq(started["audio"], {"encoding": "pcm_s16le",
+                                    "sample_rate": RATE})
+        first = first_message_heard(s)
+        check_eq(first["text"], "Hello, how can I help?")
+        check(s.audio_bytes() > RATE * 2 * 0.5, "the first message was heard")
+        check_eq(w.call(call_id).json["status"], "in-progress")
+
+        turn(s, hours, 2)
+        turn(s, thanks, 3)
+        s.stop()
+        ended = s.wait_event("ended")
+        check_eq(ended["reason"], "customer-ended-call")
+        s.wait_closed()
+
+        types = s.types()
+        check_eq(types[0], "started")
+        u1 = s.wait_event("transcript", pred=lambda e: e["role"] == "user"
+                          and e["final"])
+        check("opening hours" in u1["text"].lower(), "user transcript", u1)
+        check("assistant_text" in types, "streamed reply text")
+        metrics = [e for _, e in s.events if e["type"] == "turn_metrics"]
+        check(len(metrics) >= 2, "metrics per turn", metrics)
+        for m in metrics:
+            for k in ("stt_final_ms", "llm_first_token_ms",
+                      "tts_first_byte_ms", "end_to_first_audio_ms"):
+                check(k in m, "metric " + k, m)
+            check(m["end_to_first_audio_ms"] is not None and
+                  m["end_to_first_audio_ms"] >= 0, "latency", m)
+        # Every reply frame is 20 ms of PCM at the client's rate.
+        sizes = {len(f) for _, f in s.frames}
+        check_eq(sizes, {FRAME_BYTES}, "frame sizes")
+
+        # The LLM saw the conversation so far, with the first message.
+        second = w.oa.requests_for("chat")[-1]["json"]["messages"]
+        roles = [m["role"] for m in second]
+        check_eq(roles[:4], ["assistant", "user", "assistant", "user"],
+                 "history sent to the model")
+        check_eq(second[0]["content"], "Hello, how can I help?")
+
+        call = w.call(call_id).json
+        check_eq(call["status"], "ended")
+        check_eq(call["end_reason"], "customer-ended-call")
+        check_eq([m["role"] for m in call["messages"]],
+                 ["assistant", "user", "assistant", "user", "assistant"])
+        usage = {(u["provider"], u["metric"]): u for u in call["usage"]}
+        check(usage[("deepgram", "stt_seconds")]["amount"] > 2, "stt usage")
+        check(usage[("openai", "llm_tokens_out")]["amount"] > 0, "tokens")
+        check(usage[("elevenlabs", "tts_characters")]["amount"] > 20, "chars")
+        check_eq({u["paid_by"] for u in call["usage"]}, {"platform"})
+
+        # Which key each provider saw.
+        check_eq({r["key"] for r in w.dg.requests_for("listen")},
+                 {KEYS["deepgram"]})
+        check_eq({r["key"] for r in w.oa.requests_for("chat")},
+                 {KEYS["openai"]})
+        check_eq({r["key"] for r in w.el.requests_for("stream")},
+                 {KEYS["elevenlabs"]})
+        listen = w.dg.requests_for("listen")[0]["query"]
+        check_eq(listen["encoding"], "linear16")
+        check_eq(listen["sample_rate"], str(RATE))
+        check_eq(listen["model"], "nova-3-general")
+
+
+@case
+def byok_then_platform():
+    with World() as w:
+        for p, k in BYOK.items():
+            check_eq(w.d.request("POST", API + "/byok", key=w.key, body={
+                "provider": p, "api_key": k}).status, 200)
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        first_message_heard(s)
+        turn(s, speech_pcm("What are your opening hours?"), 2)
+        s.stop()
+        s.wait_closed()
+        check_eq(w.dg.requests_for("listen")[-1]["key"], BYOK["deepgram"])
+        check_eq(w.oa.requests_for("chat")[-1]["key"], BYOK["openai"])
+        check_eq(w.el.requests_for("stream")[-1]["key"], BYOK["elevenlabs"])
+        check_eq({u["paid_by"] for u in w.call(call_id).json["usage"]},
+                 {"byok"})
+
+        for p in BYOK:
+            w.d.request("DELETE", API + "/byok", key=w.key,
+                        body={"provider": p})
+        s = w.session()
+        s.start(w.assistant)
+        first_message_heard(s)
+        s.stop()
+        s.wait_closed()
+        check_eq(w.dg.requests_for("listen")[-1]["key"], KEYS["deepgram"])
+        check_eq(w.el.requests_for("stream")[-1]["key"], KEYS["elevenlabs"])
+
+
+@case
+def no_key():
+    with World(platform_keys=False) as w:
+        s = w.session()
+        s.send_json({"type": "start", "assistant_id": w.assistant,
+                     "audio": {"encoding": "pcm_s16le", "sample_rate": RATE}})
+        e = s.wait_event("error")
+        check_eq(e["error"], "missing_provider_key")
+        check("Deepgram" in e["message"], "names the provider", e)
+        s.wait_closed()
+        check_eq(w.dg.requests_for("listen"), [], "no provider contacted")
+
+
+@case
+def provider_refuses_key():
+    with World() as w:
+        w.d.request("POST", API + "/byok", key=w.key,
+                    body={"provider": "openai", "api_key": "sk-wrong-org"})
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        first_message_heard(s)
+        s.stream(speech_pcm("What are your opening hours?") + silence(1.0),
+                 stop_when=s.closed.is_set)
+        e = s.wait_event("error")
+        check_eq(e["error"], "llm_failed")
+        check("OpenAI" in e["message"] and "organization" in e["message"],
+              "says which provider and whose key", e)
+        check("sk-wrong-org" not in e["message"], "never the key")
+        check_eq(s.wait_event("ended")["reason"], "error")
+        s.wait_closed()
+        check_eq(w.call(call_id).json["status"], "ended")
+        check("sk-wrong-org" not in w.d.log(), "key not logged")
+
+
+@case
+def rate_limited_then_ok():
+    with World() as w:
+        w.oa.script("429:100", "ok")
+        s = w.session()
+        s.start(w.assistant)
+        first_message_heard(s)
+        reply = turn(s, speech_pcm("What are your opening hours?"), 2)
+        check("opening hours" in reply["text"].lower(), "reply heard", reply)
+        check_eq(len(w.oa.requests_for("chat")), 2, "one retry")
+        check("error" not in s.types(), "no error event")
+        s.stop()
+        s.wait_closed()
+
+
+@case
+def stt_dropped_midcall():
+    with World(transcripts=("What are your opening hours",
+                            "Thank you very much")) as w:
+        w.dg.script("drop_after_ms:1500")
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        first_message_heard(s)
+        wait_for(lambda: w.dg.requests_for("listen")[0]["status"] ==
+                 "dropped" or len(w.dg.requests_for("listen")) > 1, 10,
+                 "the drop")
+        wait_for(lambda: len(w.dg.requests_for("listen")) >= 2, 10,
+                 "a reconnect")
+        reply = turn(s, speech_pcm("What are your opening hours?"), 2)
+        check("opening hours" in reply["text"].lower(), "the call goes on")
+        check("ended" not in s.types(), "not ended")
+        s.stop()
+        s.wait_closed()
+        check_eq(w.call(call_id).json["end_reason"], "customer-ended-call")
+
+
+@case
+def llm_hangs():
+    with World(timeout_ms=800) as w:
+        w.oa.set_default("hang")
+        s = w.session()
+        s.start(w.assistant)
+        first_message_heard(s)
+        s.stream(speech_pcm("What are your opening hours?") + silence(1.0))
+        e = s.wait_event("error", timeout=20)
+        check_eq(e["error"], "llm_failed")
+        # The call survives a timed-out answer and can be ended normally.
+        check("ended" not in s.types(), "still running")
+        s.stop()
+        check_eq(s.wait_event("ended")["reason"], "customer-ended-call")
+
+
+@case
+def barge_in():
+    long_reply = ("Our opening hours are from nine in the morning until six "
+                  "in the evening on weekdays. On Saturdays we open at ten "
+                  "and close at four. On Sundays and public holidays we are "
+                  "closed, but you can always leave a message. Is there "
+                  "anything else I can help you with today?")
+    with World(transcripts=("What are your opening hours",
+                            "Stop please I have another question"),
+               ms_per_char=60) as w:
+        w.oa.script("reply:" + long_reply)
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        first_message_heard(s)
+        n0 = len(s.frames)
+        s.stream(speech_pcm("What are your opening hours?") + silence(1.0))
+        # Wait until the reply is audible, then talk over it.
+        wait_for(lambda: len(s.frames) > n0 + 50, 20, "the reply to play")
+        s.stream(speech_pcm("Stop please, I have another question.") +
+                 silence(0.3), stop_when=lambda: "interrupted" in s.types())
+        s.wait_event("interrupted", timeout=20)
+        t_int = [t for t, e in s.events if e["type"] == "interrupted"][0]
+        late = [t for t, _ in s.frames if t > t_int + 0.06]
+        check_eq(len(late), 0, "reply audio after the interruption")
+        heard = s.wait_event("transcript", pred=lambda e: e["role"] ==
+                             "assistant" and e["text"] != "Hello, how can I "
+                             "help?")
+        check(len(heard["text"]) < len(long_reply), "cut to what was heard",
+              heard)
+        check(long_reply.startswith(heard["text"].rstrip(".")[:20]),
+              "a prefix of the reply", heard)
+        s.stop()
+        s.wait_closed()
+        msgs = w.call(call_id).json["messages"]
+        assistant = [m["content"] for m in msgs if m["role"] == "assistant"]
+        check(all(len(m) < len(long_reply) for m in assistant),
+              "history holds only what was heard", assistant)
+
+
+@case
+def client_vanishes():
+    with World(ms_per_char=60) as w:
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        wait_for(lambda: len(s.frames) > 5, 20, "reply audio")
+        s.abort()
+        wait_for(lambda: w.call(call_id).json["status"] == "ended", 10,
+                 "the call to end")
+        check_eq(w.call(call_id).json["end_reason"], "customer-disconnected")
+        check_eq(w.d.request("GET", "/healthz").status, 200)
+
+
+@case
+def over_unix_socket():
+    with World() as w:
+        s = w.session(unix=True)
+        s.start(w.assistant)
+        first_message_heard(s)
+        check(s.audio_bytes() > 0, "audio over the unix socket")
+        s.stop()
+        s.wait_closed()
+
+
+@case
+def control_api():
+    with World(ms_per_char=10) as w:
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        first_message_heard(s)
+        url = API + "/calls/" + call_id + "/control"
+        r = w.d.request("POST", url, key=w.key,
+                        body={"type": "say", "content": "A quick notice."})
+        check_eq(r.status, 200)
+        s.wait_event("transcript", pred=lambda e: e["text"] ==
+                     "A quick notice.")
+        check_eq(w.d.request("POST", url, key=w.key,
+                             body={"type": "transfer",
+                                   "destination": "+31201234567"}).status,
+                 409, "no transfer on a web call")
+        check_eq(w.d.request("POST", url, key=w.key,
+                             body={"type": "dance"}).status, 400)
+        r = w.d.request("POST", url, key=w.key,
+                        body={"type": "end-call", "message": "Goodbye."})
+        check_eq(r.status, 200)
+        check_eq(s.wait_event("ended")["reason"], "assistant-ended-call")
+        check_eq(w.d.request("POST", url, key=w.key,
+                             body={"type": "say", "content": "x"}).status,
+                 409, "ended call")
+        check_eq(w.d.request("POST", API + "/calls/nope/control", key=w.key,
+                             body={"type": "say", "content": "x"}).status,
+                 404)
+        _, other = w.d.org("Other")
+        check_eq(w.d.request("GET", API + "/calls/" + call_id,
+                             key=other).status, 404, "other org")
+        listed = w.d.request("GET", API + "/calls?status=ended&limit=10",
+                             key=w.key).json
+        check_eq(listed["pagination"]["total"], 1)
+        check_eq(listed["calls"][0]["id"], call_id)
+
+
+@case
+def end_call_tool():
+    with World() as w:
+        w.oa.script("tool:end_call")
+        s = w.session()
+        s.start(w.assistant)
+        first_message_heard(s)
+        s.stream(speech_pcm("Goodbye.") + silence(1.0),
+                 stop_when=s.closed.is_set)
+        check_eq(s.wait_event("ended")["reason"], "assistant-ended-call")
+
+
+@case
+def silence_timeout():
+    with World(assistant={"silence_timeout_seconds": 5,
+                          "first_message": None}) as w:
+        s = w.session()
+        t0 = time.monotonic()
+        s.start(w.assistant)
+        check_eq(s.wait_event("ended", timeout=15)["reason"],
+                 "silence-timed-out")
+        check(time.monotonic() - t0 >= 4.5, "not before the time-out")
+
+
+@case
+def bad_input():
+    with World() as w:
+        def expect(send, code):
+            s = w.session()
+            send(s)
+            e = s.wait_event("error")
+            check_eq(e["error"], code, "error code")
+            s.wait_closed()
+
+        start = {"type": "start", "assistant_id": w.assistant,
+                 "audio": {"encoding": "pcm_s16le", "sample_rate": RATE}}
+        expect(lambda s: s.send_audio(b"\0" * 640), "missing_start")
+        expect(lambda s: s.send_json({"type": "hello"}), "missing_start")
+        expect(lambda s: s.send_text("{not json"), "invalid_message")
+        expect(lambda s: s.send_json(dict(start, assistant_id="nope")),
+               "assistant_not_found")
+        expect(lambda s: s.send_json(dict(start, audio={
+            "encoding": "mp3", "sample_rate": 16000})),
+            "invalid_audio_format")
+        expect(lambda s: s.send_json(dict(start, audio={
+            "encoding": "pcm_s16le", "sample_rate": 11025})),
+            "invalid_audio_format")
+        expect(lambda s: s.send_json(dict(start, assistant_override={
+            "llm_config": {"temperature": 7}})), "invalid_override")
+
+        def oversized(s):
+            s.start(w.assistant)
+            s.send_audio(b"\0" * (70 * 1024))
+        expect(oversized, "message_too_large")
+
+        def odd(s):
+            s.start(w.assistant)
+            s.send_audio(b"\0" * 641)
+        expect(odd, "invalid_audio")
+
+        def unknown_type(s):
+            s.start(w.assistant)
+            s.send_json({"type": "dance"})
+        expect(unknown_type, "unknown_message_type")
+
+        # No key, and a wrong token in start.
+        s = Session(w.d)
+        s.send_json(dict(start, token="sv_wrong"))
+        check_eq(s.wait_event("error")["error"], "unauthorized")
+        s.wait_closed()
+        # A browser's token in start works.
+        s = Session(w.d)
+        s.send_json(dict(start, token=w.key))
+        s.wait_event("started")
+        s.stop()
+        s.wait_closed()
+
+        w.d.request("PATCH", API + "/assistants/" + w.assistant, key=w.key,
+                    body={"is_active": False})
+        expect(lambda s: s.send_json(start), "assistant_inactive")
+        check_eq(w.d.request("GET", "/healthz").status, 200)
+
+
+if __name__ == "__main__":
+    main()
