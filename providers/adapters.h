@@ -30,4 +30,12 @@ extern const struct sv_stt_provider sv_stt_deepgram;
  */
 extern const struct sv_llm_provider sv_llm_openai;
 
+/* ---- elevenlabs (branch elevenlabs) ---- */
+/*
+ * ElevenLabs text-to-speech, one streamed HTTP request per sentence over
+ * the env's sv_httpc (providers/elevenlabs.c; knobs in elevenlabs.h).
+ */
+extern const struct sv_tts_provider sv_tts_elevenlabs;
+/* ---- end elevenlabs ---- */
+
 #endif

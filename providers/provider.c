@@ -20,6 +20,7 @@ static const struct sv_llm_provider *const llm_adapters[] = {
 };
 
 static const struct sv_tts_provider *const tts_adapters[] = {
+    &sv_tts_elevenlabs,
     NULL,
 };
 
