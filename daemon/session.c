@@ -27,6 +27,7 @@
 #include "config/config.h"
 #include "daemon/assistant.h"
 #include "daemon/daemon.h"
+#include "daemon/legs.h"
 #include "daemon/server.h"
 #include "pipeline/call.h"
 #include "pipeline/opus_codec.h"
@@ -218,84 +219,6 @@ static int auth_key(struct sv_session *s, const char *key)
 }
 
 
-/* Picks the key for one leg: the organization's, else the platform's. */
-static int resolve_leg(struct sv_session *s, json_t *assistant,
-                       const char *cfg_name, struct sv_call_leg *leg, char *why,
-                       size_t why_len)
-{
-    struct sv_daemon *d = s->d;
-    const char *name = json_string_value(
-        json_object_get(json_object_get(assistant, cfg_name), "provider"));
-    const struct sv_provider_info *p = name ? sv_provider_find(name) : NULL;
-    char secret_id[SV_ID_LEN];
-    uint8_t *ct = NULL;
-    size_t ct_len = 0;
-    char *key = NULL;
-    int err;
-
-    memset(leg, 0, sizeof(*leg));
-    if (p == NULL) {
-        snprintf(why, why_len, "%s names no known provider", cfg_name);
-        return -EINVAL;
-    }
-    leg->info = p;
-    leg->env.loop = d->loop;
-    leg->env.ws_vhost = sv_server_client_vhost(d->server);
-    leg->env.httpc = d->httpc;
-    leg->env.tag = s->call_id;
-    if (!p->needs_key)
-        return 0;
-
-    const struct sv_provider_conf *pc = &d->cfg->provider[sv_provider_index(p)];
-
-    leg->env.base_url = pc->url;
-    leg->env.timeout_ms = pc->timeout_ms;
-    err = sv_store_secret_get(d->store, s->org_id, p->id, secret_id, &ct,
-                              &ct_len);
-    if (err == 0) {
-        err = sv_vault_open(d->vault, secret_id, s->org_id, p->id, ct, ct_len,
-                            &key);
-        free(ct);
-        if (err < 0) {
-            sv_log(SV_LOG_ERR,
-                   "session: [%s] the stored %s key (secret %s) does not "
-                   "open: %s",
-                   s->call_id, p->id, secret_id, strerror(-err));
-            snprintf(why, why_len,
-                     "the organization's %s key cannot be read; store it "
-                     "again",
-                     p->name);
-            return err;
-        }
-        leg->env.key = key;
-        leg->env.is_byok = true;
-        return 0;
-    }
-    if (err != -ENOENT) {
-        snprintf(why, why_len, "store failure");
-        return err;
-    }
-    if (pc->api_key != NULL) {
-        leg->env.key = sv_secret_dup(pc->api_key, strlen(pc->api_key));
-        return 0;
-    }
-    snprintf(why, why_len,
-             "no %s key: the organization has none (POST /api/v1/byok) and "
-             "the daemon has no platform key",
-             p->name);
-    return -ENOKEY;
-}
-
-
-static void legs_free(struct sv_call_leg *legs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        sv_secret_free((char *)legs[i].env.key);
-        legs[i].env.key = NULL;
-    }
-}
-
-
 /* The effective assistant: stored, with the start message's overrides. */
 static json_t *load_assistant(struct sv_session *s, json_t *start,
                               const char **code, char *msg, size_t msg_len)
@@ -376,9 +299,7 @@ static int parse_audio(struct sv_session *s, json_t *start, char *msg,
 static void on_start(struct sv_session *s, json_t *start)
 {
     struct sv_call_params p;
-    struct sv_call_leg *legs[3] = {&p.stt, &p.llm, &p.tts};
-    static const char *const cfgs[3] = {"stt_config", "llm_config",
-                                        "tts_config"};
+    struct sv_call_leg legs[SV_LEG_COUNT];
     const char *token = json_string_value(json_object_get(start, "token"));
     const char *code = "invalid_start";
     json_t *assistant;
@@ -403,26 +324,20 @@ static void on_start(struct sv_session *s, json_t *start)
 
     memset(&p, 0, sizeof(p));
     sv_uuid(s->call_id);
-    for (size_t i = 0; i < 3; i++) {
-        err = resolve_leg(s, assistant, cfgs[i], legs[i], msg, sizeof(msg));
-        if (err < 0) {
-            legs_free(&p.stt, 1);
-            legs_free(&p.llm, 1);
-            legs_free(&p.tts, 1);
-            json_decref(assistant);
-            fail(s, err == -ENOKEY ? "missing_provider_key" : "invalid_start",
-                 msg);
-            return;
-        }
+    err = sv_legs_resolve(s->d, s->org_id, assistant, legs, msg, sizeof(msg));
+    if (err < 0) {
+        json_decref(assistant);
+        fail(s, err == -ENOKEY ? "missing_provider_key" : "invalid_start", msg);
+        return;
     }
+    for (size_t i = 0; i < SV_LEG_COUNT; i++)
+        legs[i].env.tag = s->call_id;
 
     err = sv_store_call_create(
         s->d->store, s->org_id,
         json_string_value(json_object_get(assistant, "id")), "web", s->call_id);
     if (err < 0) {
-        legs_free(&p.stt, 1);
-        legs_free(&p.llm, 1);
-        legs_free(&p.tts, 1);
+        sv_legs_free(legs);
         json_decref(assistant);
         fail(s, "internal_error", "cannot record the call");
         return;
@@ -433,6 +348,9 @@ static void on_start(struct sv_session *s, json_t *start)
     memcpy(p.org_id, s->org_id, SV_ID_LEN);
     p.assistant = assistant;
     p.sample_rate_hz = s->rate_hz;
+    p.stt = legs[SV_LEG_STT];
+    p.llm = legs[SV_LEG_LLM];
+    p.tts = legs[SV_LEG_TTS];
     p.h.event = on_call_event;
     p.h.audio = on_call_audio;
     p.h.flush = on_call_flush;

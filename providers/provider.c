@@ -10,14 +10,17 @@
 #include "providers/adapters.h"
 
 static const struct sv_stt_provider *const stt_adapters[] = {
+    &sv_stt_deepgram,
     NULL,
 };
 
 static const struct sv_llm_provider *const llm_adapters[] = {
+    &sv_llm_openai,
     NULL,
 };
 
 static const struct sv_tts_provider *const tts_adapters[] = {
+    &sv_tts_elevenlabs,
     NULL,
 };
 

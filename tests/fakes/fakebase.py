@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import collections
 import json
+import os
 import re
 import signal
 import socket
@@ -421,6 +422,9 @@ def run_cli(cls, argv=None):
                    help="comma-separated behaviours for the main route")
     p.add_argument("--default", default="ok",
                    help="behaviour when the script is empty")
+    p.add_argument("--record", metavar="PATH",
+                   help="on exit, write the request log and the fake's own "
+                   "errors as JSON to PATH")
     args = p.parse_args(argv)
     fake = cls(keys=set(args.key) or {"good-key"}, host=args.host,
                port=args.port, behaviour=args.default, **dict(args.opt))
@@ -438,4 +442,16 @@ def run_cli(cls, argv=None):
         pass
     fake.stop()
     print("requests %d" % len(fake.requests), file=sys.stderr)
+    if args.record:
+        write_record(fake, args.record)
     return 0
+
+
+def write_record(fake, path):
+    """Writes {"requests": [...], "errors": [...]} to path, atomically, for
+    callers that are not Python (the C adapter tests)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({"requests": fake.requests, "errors": list(fake.errors)},
+                  f, default=repr)
+    os.replace(tmp, path)
