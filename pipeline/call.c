@@ -122,8 +122,7 @@ static void emit(struct sv_call *c, json_t *ev)
 
 
 static void emit_error(struct sv_call *c, const char *code,
-                       const struct sv_call_leg *leg, int err,
-                       const char *why)
+                       const struct sv_call_leg *leg, int err, const char *why)
 {
     char msg[512];
 
