@@ -109,12 +109,21 @@ static void queue_msg(struct sv_session *s, const void *data, size_t len,
 }
 
 
+/* Queues an event; ev is borrowed. */
 static void send_event(struct sv_session *s, json_t *ev)
 {
     char *text = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(12));
 
     queue_msg(s, text, strlen(text), false);
     free(text);
+}
+
+
+/* Queues an event and drops the reference to it. */
+static void send_new(struct sv_session *s, json_t *ev)
+{
+    send_event(s, ev);
+    json_decref(ev);
 }
 
 
@@ -144,8 +153,8 @@ static void fail(struct sv_session *s, const char *code, const char *msg)
 {
     sv_log(SV_LOG_INFO, "session: [%s] %s: %s",
            s->call_id[0] ? s->call_id : "-", code, msg);
-    send_event(s, json_pack("{s:s, s:s, s:s}", "type", "error", "error", code,
-                            "message", msg));
+    send_new(s, json_pack("{s:s, s:s, s:s}", "type", "error", "error", code,
+                          "message", msg));
     if (s->call != NULL && !sv_call_is_ended(s->call)) {
         sv_call_end(s->call, "error");
         return; /* the ended event closes */
@@ -197,8 +206,8 @@ static void on_call_ended(void *arg, const char *reason)
 {
     struct sv_session *s = arg;
 
-    send_event(s, json_pack("{s:s, s:s, s:s}", "type", "ended", "reason",
-                            reason, "call_id", s->call_id));
+    send_new(s, json_pack("{s:s, s:s, s:s}", "type", "ended", "reason", reason,
+                          "call_id", s->call_id));
     s->want_close = true;
     s->close_status = LWS_CLOSE_STATUS_NORMAL;
     if (s->wsi != NULL)
@@ -358,10 +367,10 @@ static void on_start(struct sv_session *s, json_t *start)
     p.h.arg = s;
 
     /* started goes first: the call may speak its first message at once. */
-    send_event(s, json_pack("{s:s, s:s, s:{s:s, s:i}}", "type", "started",
-                            "call_id", s->call_id, "audio", "encoding",
-                            s->enc == ENC_OPUS ? "opus" : "pcm_s16le",
-                            "sample_rate", (json_int_t)s->rate_hz));
+    send_new(s, json_pack("{s:s, s:s, s:{s:s, s:i}}", "type", "started",
+                          "call_id", s->call_id, "audio", "encoding",
+                          s->enc == ENC_OPUS ? "opus" : "pcm_s16le",
+                          "sample_rate", (json_int_t)s->rate_hz));
     err = sv_call_start(&s->call, &p, msg, sizeof(msg));
     json_decref(assistant);
     if (err < 0) {

@@ -122,8 +122,7 @@ static void emit(struct sv_call *c, json_t *ev)
 
 
 static void emit_error(struct sv_call *c, const char *code,
-                       const struct sv_call_leg *leg, int err,
-                       const char *why)
+                       const struct sv_call_leg *leg, int err, const char *why)
 {
     char msg[512];
 
@@ -683,7 +682,11 @@ static void on_end_timer(uv_timer_t *t)
 }
 
 
-static void legs_close(struct sv_call *c)
+/*
+ * Stops the legs. At the end of a call the STT stream is finished
+ * (Deepgram's CloseStream) rather than cut, and freed with the call.
+ */
+static void legs_close(struct sv_call *c, bool is_graceful)
 {
     if (c->llm != NULL) {
         struct sv_llm_req *r = c->llm;
@@ -695,7 +698,9 @@ static void legs_close(struct sv_call *c)
         c->tts_p->free(c->tts);
         c->tts = NULL;
     }
-    if (c->stt != NULL) {
+    if (c->stt != NULL && is_graceful) {
+        c->stt_p->finish(c->stt);
+    } else if (c->stt != NULL) {
         c->stt_p->free(c->stt);
         c->stt = NULL;
     }
@@ -732,7 +737,7 @@ void sv_call_end(struct sv_call *c, const char *reason)
     c->is_ended = true;
     c->end_reason = reason;
     sv_log(SV_LOG_NOTICE, "call: [%s] ended: %s", c->id, reason);
-    legs_close(c);
+    legs_close(c, true);
     uv_timer_stop(&c->pacer);
     uv_timer_stop(&c->max_timer);
     uv_timer_stop(&c->silence_timer);
@@ -1002,7 +1007,7 @@ void sv_call_free(struct sv_call *c)
     if (c == NULL)
         return;
     c->is_freed = true;
-    legs_close(c);
+    legs_close(c, false);
     leg_release(&c->leg_stt);
     leg_release(&c->leg_llm);
     leg_release(&c->leg_tts);

@@ -84,14 +84,21 @@ def first_message_heard(s):
                         pred=lambda e: e["role"] == "assistant")
 
 
+def assistant_turns(s):
+    with s.cv:
+        return [e for _, e in s.events
+                if e["type"] == "transcript" and e["role"] == "assistant"]
+
+
 def turn(s, pcm, n):
-    """Speaks pcm plus a pause and waits for the n-th assistant reply."""
+    """Speaks pcm plus a pause; returns the n-th assistant turn heard."""
     s.stream(pcm + silence(1.0))
-    return s.wait_event("transcript", timeout=20,
-                        pred=lambda e, n=n: e["role"] == "assistant" and
-                        sum(1 for _, x in s.events if x["type"] ==
-                            "transcript" and x["role"] == "assistant")
-                        >= n)
+    wait_for(lambda: len(assistant_turns(s)) >= n or s.closed.is_set(), 20,
+             "assistant turn %d" % n)
+    turns = assistant_turns(s)
+    check(len(turns) >= n, "assistant turn %d; events: %s" % (
+        n, [e for _, e in s.events]))
+    return turns[n - 1]
 
 
 @case
@@ -107,7 +114,10 @@ def conversation():
                                     "sample_rate": RATE})
         first = first_message_heard(s)
         check_eq(first["text"], "Hello, how can I help?")
-        check(s.audio_bytes() > RATE * 2 * 0.5, "the first message was heard")
+        # The fake speaks 20 ms a character.
+        spoken = len("Hello, how can I help?") * 20 * RATE * 2 // 1000
+        check(s.audio_bytes() >= spoken, "the first message was heard",
+              s.audio_bytes(), spoken)
         check_eq(w.call(call_id).json["status"], "in-progress")
 
         turn(s, hours, 2)
@@ -160,6 +170,14 @@ def conversation():
                  {KEYS["openai"]})
         check_eq({r["key"] for r in w.el.requests_for("stream")},
                  {KEYS["elevenlabs"]})
+        # The STT stream was closed with CloseStream, not cut.
+        w.dg.wait_for(lambda: "CloseStream" in
+                      (w.dg.requests_for("listen")[0].get("control") or []),
+                      5, "CloseStream")
+        usage = w.d.request("GET", API + "/usage", key=w.key).json
+        check_eq(usage["summary"]["total_calls"], 1, "usage summary")
+        check_eq(usage["logs"][0]["id"], call_id)
+        check(usage["logs"][0]["usage"], "usage per provider in the log")
         listen = w.dg.requests_for("listen")[0]["query"]
         check_eq(listen["encoding"], "linear16")
         check_eq(listen["sample_rate"], str(RATE))
@@ -392,6 +410,58 @@ def end_call_tool():
         s.stream(speech_pcm("Goodbye.") + silence(1.0),
                  stop_when=s.closed.is_set)
         check_eq(s.wait_event("ended")["reason"], "assistant-ended-call")
+
+
+@case
+def other_tool():
+    with World() as w:
+        w.oa.script('tool:get_hours:{"day": "monday"}',
+                    "reply:Sorry, I cannot look that up right now.")
+        s = w.session()
+        s.start(w.assistant)
+        first_message_heard(s)
+        reply = turn(s, speech_pcm("When are you open on Monday?"), 2)
+        check("cannot look that up" in reply["text"], "answered", reply)
+        follow = w.oa.requests_for("chat")[1]["json"]["messages"]
+        tool = [m for m in follow if m["role"] == "tool"]
+        check(tool and "error" in tool[0]["content"], "tool error result",
+              follow)
+        s.stop()
+        s.wait_closed()
+
+
+@case
+def inject_context():
+    with World() as w:
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        first_message_heard(s)
+        r = w.d.request("POST", API + "/calls/" + call_id + "/control",
+                        key=w.key, body={"type": "inject-context",
+                                         "content": "The caller is a VIP.",
+                                         "trigger_response": True})
+        check_eq(r.status, 200)
+        w.oa.wait_requests(1, route="chat", timeout=10)
+        msgs = w.oa.requests_for("chat")[0]["json"]["messages"]
+        check({"role": "system", "content": "The caller is a VIP."} in msgs,
+              "context reached the model", msgs)
+        s.stop()
+        s.wait_closed()
+
+
+@case
+def max_duration():
+    with World(assistant={"max_duration_seconds": 10,
+                          "first_message": None}) as w:
+        s = w.session()
+        t0 = time.monotonic()
+        s.start(w.assistant)
+        # Keep talking so that the silence time-out never fires.
+        s.stream(silence(0.2) + speech_pcm("Hello there.") * 8,
+                 stop_when=s.closed.is_set)
+        check_eq(s.wait_event("ended", timeout=15)["reason"],
+                 "exceeded-max-duration")
+        check(9.5 <= time.monotonic() - t0 < 14, "after ten seconds")
 
 
 @case
