@@ -464,6 +464,54 @@ def max_duration():
         check(9.5 <= time.monotonic() - t0 < 14, "after ten seconds")
 
 
+def ctl_call(w, transport):
+    """A whole call through the sovereignctl client: Opus over TCP, PCM
+    over the unix socket."""
+    import os
+    import subprocess
+    import wave
+    from harness import SOVEREIGNCTL
+    pcm = speech_pcm("What are your opening hours?")
+    wav = os.path.join(w.d.tmp, "question.wav")
+    out = os.path.join(w.d.tmp, "reply.wav")
+    with wave.open(wav, "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(RATE)
+        f.writeframes(pcm)
+    where = (["--url", "ws://127.0.0.1:%d" % w.d.port] if transport == "tcp"
+             else ["--socket", w.d.sock])
+    r = subprocess.run([SOVEREIGNCTL, "call", "--assistant", w.assistant,
+                        "--input", wav, "--output", out, "--grace", "1500"] +
+                       where, capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, SOVEREIGN_API_KEY=w.key))
+    check_eq(r.returncode, 0, "client exit: " + r.stderr)
+    check("opening hours" in r.stdout.lower(), "transcript printed",
+          r.stdout)
+    check(w.key not in r.stdout + r.stderr, "key not printed")
+    with wave.open(out, "rb") as f:
+        seconds = f.getnframes() / f.getframerate()
+    # First message and the reply, at 20 ms a character.
+    check(seconds > 1.0, "reply audio written", seconds)
+    calls = w.d.request("GET", API + "/calls", key=w.key).json["calls"]
+    check_eq(calls[0]["status"], "ended")
+    return r.stdout
+
+
+@case
+def client_opus_tcp():
+    with World() as w:
+        out = ctl_call(w, "tcp")
+        check(w.oa.requests_for("chat"), "a reply was asked for")
+        check("ms" in out, "latency table printed", out)
+
+
+@case
+def client_pcm_unix():
+    with World() as w:
+        ctl_call(w, "unix")
+
+
 @case
 def silence_timeout():
     with World(assistant={"silence_timeout_seconds": 5,
