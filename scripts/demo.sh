@@ -1,13 +1,24 @@
 #!/bin/sh
 # The README's first command: builds sovereignd, starts it on a private
 # state directory with an embedded default configuration (a generated
-# master key, no provider keys, no network), drives its REST API as a
-# client would, and stops it.
+# master key, a demo organization, an assistant), holds one voice call
+# through the client with the spoken question in demo/question.wav, prints
+# the conversation and the per-turn latency table, leaves the reply audio
+# in .demo/reply.wav, and stops the daemon.
+#
+# Without provider keys the assistant uses the offline engines
+# (pocketsphinx, the echo responder, espeak-ng): no keys, no network. With
+# DEEPGRAM_API_KEY, OPENAI_API_KEY and ELEVENLABS_API_KEY set, the same
+# command uses the real providers.
+#
+#   ./scripts/demo.sh          the shipped question
+#   ./scripts/demo.sh mic      talk into the microphone (Ctrl-C ends)
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 
 build=build/release
+echo "demo: building (release)..."
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" >/dev/null
 
@@ -27,7 +38,7 @@ master_key_file = $state/master.key
 CONF
 
 ctl() { "$build/daemon/sovereignctl" --config "$state/sovereignd.conf" "$@"; }
-ctl vault init
+ctl vault init >/dev/null
 
 "$build/daemon/sovereignd" --config "$state/sovereignd.conf" \
     2>"$state/daemon.log" &
@@ -39,30 +50,41 @@ until grep -q "ready" "$state/daemon.log"; do
 done
 port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' \
     "$state/daemon.log")
-echo "sovereignd is serving on 127.0.0.1:$port and unix:$state/sovereignd.sock"
+echo "demo: sovereignd serves on 127.0.0.1:$port and unix:$state/sovereignd.sock"
 
-org=$(ctl org create "Demo")
-key=$(printf '%s' "$org" | sed -n 's/.*"api_key": "\([^"]*\)".*/\1/p')
-echo "created an organization and its API key (shown once; kept in this shell)"
+key=$(ctl org create "Demo" | sed -n 's/.*"api_key": "\([^"]*\)".*/\1/p')
+export SOVEREIGN_API_KEY="$key"
 
-api() {
-    method=$1 path=$2
-    shift 2
-    curl -s -X "$method" -H "Authorization: Bearer $key" \
-        -H "Content-Type: application/json" "$@" \
-        "http://127.0.0.1:$port/api/v1$path"
-    echo
-}
-echo "--- GET /healthz"
-curl -s "http://127.0.0.1:$port/healthz"; echo
-echo "--- POST /assistants"
-api POST /assistants -d '{"name": "Front desk", "first_message": "Hello!"}'
-echo "--- GET /byok (no keys stored)"
-api GET /byok
-echo "--- POST /byok with a bad provider (a clear 400)"
-api POST /byok -d '{"provider": "nope", "api_key": "x"}'
+if [ -n "${DEEPGRAM_API_KEY:-}" ] && [ -n "${OPENAI_API_KEY:-}" ] &&
+    [ -n "${ELEVENLABS_API_KEY:-}" ]; then
+    echo "demo: provider keys found: Deepgram, OpenAI and ElevenLabs"
+    body='{"name": "Demo", "first_message": "Hello! Ask me anything.",
+           "llm_config": {"messages": [{"role": "system", "content":
+           "You are a friendly voice assistant. Answer in one or two short sentences."}]}}'
+else
+    echo "demo: no provider keys: offline engines (pocketsphinx, echo, espeak-ng)"
+    body='{"name": "Demo", "first_message": "Hello! Say something and I will repeat it.",
+           "stt_config": {"provider": "pocketsphinx"},
+           "llm_config": {"provider": "echo"},
+           "tts_config": {"provider": "espeak", "voice_id": "en"}}'
+fi
+assistant=$(curl -s -X POST -H "Authorization: Bearer $key" \
+    -H "Content-Type: application/json" -d "$body" \
+    "http://127.0.0.1:$port/api/v1/assistants" |
+    sed -n 's/.*"id":"\([^"]*\)".*/\1/p' | head -n 1)
+
+input=demo/question.wav
+output=$state/reply.wav
+[ "${1:-}" = "mic" ] && input=mic
+echo "demo: calling assistant $assistant with $input"
+echo
+"$build/daemon/sovereignctl" --config "$state/sovereignd.conf" call \
+    --assistant "$assistant" --input "$input" --output "$output" \
+    --socket "$state/sovereignd.sock"
+echo
+echo "demo: the reply audio is in $output"
 
 kill -TERM $pid
 wait $pid
 trap - EXIT INT TERM
-echo "sovereignd stopped cleanly; its log is $state/daemon.log"
+echo "demo: sovereignd stopped cleanly; its log is $state/daemon.log"
