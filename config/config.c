@@ -36,6 +36,7 @@
 
 #include "util/alloc.h"
 #include "util/log.h"
+#include "util/misc.h"
 #include "util/secret.h"
 
 #define CONFIG_FILE_MAX_BYTES (1024 * 1024)
@@ -47,6 +48,7 @@
 #define DEFAULT_STORE_PATH      "/var/lib/sovereign/sovereign.db"
 #define DEFAULT_MASTER_KEY_FILE "/etc/sovereign/master.key"
 #define DEFAULT_TIMEOUT_MS      10000
+#define DEFAULT_LOCAL_AUDIO_HZ  16000
 
 /* Room for a key plus generous trailing whitespace; more is too long. */
 #define KEY_BUF_BYTES (SV_CONFIG_KEY_MAX_BYTES + 256)
@@ -56,6 +58,7 @@ enum section {
     SEC_SERVER,
     SEC_STORE,
     SEC_VAULT,
+    SEC_LOCAL_AUDIO,
     SEC_PROVIDER,
     SEC_COUNT = SEC_PROVIDER + SV_PROVIDER_KEYED_COUNT,
 };
@@ -80,6 +83,7 @@ struct parse {
     uint32_t seen[SEC_COUNT]; /* keys given so far, one bit per rule */
     char *key_file[SV_PROVIDER_KEYED_COUNT]; /* owned; api_key_file */
     int key_file_line[SV_PROVIDER_KEYED_COUNT];
+    int local_audio_line; /* of the first [local_audio] setting, or 0 */
 };
 
 /* A setter stores value or records an error and returns -EINVAL. */
@@ -447,6 +451,78 @@ static int set_timeout(struct parse *p, size_t provider, const char *v)
 }
 
 
+/*
+ * An id of the store: printable ASCII without spaces, shorter than
+ * SV_ID_LEN. Whether it names anything is checked when the daemon uses
+ * it, against the store.
+ */
+static int set_id(struct parse *p, char **dst, const char *v)
+{
+    size_t n = strlen(v);
+
+    if (n == 0)
+        return bad_value(p, "must not be empty");
+    if (n >= SV_ID_LEN)
+        return bad_value(p, "is not an id (at most %d characters)",
+                         SV_ID_LEN - 1);
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)v[i] <= ' ' || (unsigned char)v[i] >= 0x7f)
+            return bad_value(p, "is not an id (no spaces, control "
+                                "characters or non-ASCII bytes)");
+    }
+    free(*dst);
+    *dst = sv_xstrdup(v);
+    return 0;
+}
+
+
+static int set_la_assistant(struct parse *p, size_t provider, const char *v)
+{
+    return set_id(p, &p->cfg->local_audio.assistant_id, v);
+}
+
+
+static int set_la_org(struct parse *p, size_t provider, const char *v)
+{
+    return set_id(p, &p->cfg->local_audio.org_id, v);
+}
+
+
+static int set_device(struct parse *p, char **dst, const char *v)
+{
+    if (v[0] == '\0')
+        return bad_value(p, "must not be empty (remove the line for the "
+                            "default device)");
+    free(*dst);
+    *dst = sv_xstrdup(v);
+    return 0;
+}
+
+
+static int set_la_input(struct parse *p, size_t provider, const char *v)
+{
+    return set_device(p, &p->cfg->local_audio.input_device, v);
+}
+
+
+static int set_la_output(struct parse *p, size_t provider, const char *v)
+{
+    return set_device(p, &p->cfg->local_audio.output_device, v);
+}
+
+
+static int set_la_rate(struct parse *p, size_t provider, const char *v)
+{
+    unsigned long long n;
+
+    if (parse_uint(v, 8000, 48000, &n) < 0 ||
+        (n != 8000 && n != 16000 && n != 24000 && n != 48000))
+        return bad_value(p, "must be 8000, 16000, 24000 or 48000 (Hz)");
+    p->cfg->local_audio.sample_rate_hz = (unsigned)n;
+    return 0;
+}
+
+
 static const struct key_rule server_rules[] = {
     {"listen", set_listen},         {"unix_socket", set_unix_socket},
     {"rate_limit", set_rate_limit}, {"max_body_bytes", set_max_body},
@@ -461,6 +537,12 @@ static const struct key_rule store_rules[] = {
 static const struct key_rule vault_rules[] = {
     {"master_key_file", set_master_key_file},
     {NULL, NULL},
+};
+
+static const struct key_rule local_audio_rules[] = {
+    {"assistant", set_la_assistant}, {"org", set_la_org},
+    {"input_device", set_la_input},  {"output_device", set_la_output},
+    {"sample_rate", set_la_rate},    {NULL, NULL},
 };
 
 static const struct key_rule provider_rules[] = {
@@ -484,6 +566,8 @@ static int find_section(const char *name)
         return SEC_STORE;
     if (strcmp(name, "vault") == 0)
         return SEC_VAULT;
+    if (strcmp(name, "local_audio") == 0)
+        return SEC_LOCAL_AUDIO;
     if (strncmp(name, "provider.", 9) != 0)
         return -1;
     info = sv_provider_find(name + 9);
@@ -505,6 +589,8 @@ static const struct key_rule *section_rules(int section)
         return store_rules;
     case SEC_VAULT:
         return vault_rules;
+    case SEC_LOCAL_AUDIO:
+        return local_audio_rules;
     default:
         return provider_rules;
     }
@@ -613,6 +699,8 @@ static int on_entry(void *user, const char *section, const char *name,
                 return 0;
             }
             p->seen[sec] |= 1u << i;
+            if (sec == SEC_LOCAL_AUDIO && p->local_audio_line == 0)
+                p->local_audio_line = p->line;
             provider = sec >= SEC_PROVIDER ? (size_t)(sec - SEC_PROVIDER) : 0;
             return rules[i].set(p, provider, value) == 0;
         }
@@ -626,9 +714,9 @@ static int on_entry(void *user, const char *section, const char *name,
         return 0;
     }
     if (sec < 0) {
-        bad_value(p, "unknown section (known: server, store, vault and "
-                     "provider.<id> for deepgram, openai, elevenlabs, "
-                     "resend)");
+        bad_value(p, "unknown section (known: server, store, vault, "
+                     "local_audio and provider.<id> for deepgram, openai, "
+                     "elevenlabs, resend)");
         return 0;
     }
     bad_value(p, "unknown setting");
@@ -915,6 +1003,23 @@ static int finish(struct parse *p)
     const char *dir;
     int r;
 
+    if (p->local_audio_line > 0) {
+        /* The section is there: it turns local audio on, and then the
+         * call needs to know whose assistant answers. */
+        const char *missing = cfg->local_audio.assistant_id == NULL
+                                  ? "assistant"
+                              : cfg->local_audio.org_id == NULL ? "org"
+                                                                : NULL;
+
+        if (missing != NULL) {
+            return record_err(p, -EINVAL, p->local_audio_line,
+                              "%s:%d: [local_audio] %s: missing; the section "
+                              "needs assistant = ID and org = ID (or remove "
+                              "it to turn local audio off)",
+                              cfg->path, p->local_audio_line, missing);
+        }
+        cfg->local_audio.is_enabled = true;
+    }
     if (cfg->master_key_file == NULL) {
         dir = getenv("CREDENTIALS_DIRECTORY");
         if (dir != NULL && dir[0] != '\0')
@@ -946,6 +1051,7 @@ static struct sv_config *config_new(const char *path)
         cfg->provider[i].url = sv_xstrdup(sv_providers[i].default_url);
         cfg->provider[i].timeout_ms = DEFAULT_TIMEOUT_MS;
     }
+    cfg->local_audio.sample_rate_hz = DEFAULT_LOCAL_AUDIO_HZ;
     return cfg;
 }
 
@@ -1038,6 +1144,19 @@ void sv_config_log(const struct sv_config *cfg)
                pc->api_key ? pc->key_source : "none",
                pc->validate_keys ? "on" : "off", pc->timeout_ms);
     }
+    if (!cfg->local_audio.is_enabled) {
+        sv_log(SV_LOG_NOTICE, "config: local audio off");
+        return;
+    }
+    sv_log(SV_LOG_NOTICE,
+           "config: local audio on: assistant %s of org %s, input %s, "
+           "output %s, %u Hz",
+           cfg->local_audio.assistant_id, cfg->local_audio.org_id,
+           cfg->local_audio.input_device ? cfg->local_audio.input_device
+                                         : "(default)",
+           cfg->local_audio.output_device ? cfg->local_audio.output_device
+                                          : "(default)",
+           cfg->local_audio.sample_rate_hz);
 }
 
 
@@ -1054,5 +1173,9 @@ void sv_config_free(struct sv_config *cfg)
     free(cfg->unix_socket);
     free(cfg->store_path);
     free(cfg->master_key_file);
+    free(cfg->local_audio.assistant_id);
+    free(cfg->local_audio.org_id);
+    free(cfg->local_audio.input_device);
+    free(cfg->local_audio.output_device);
     free(cfg);
 }

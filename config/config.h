@@ -28,6 +28,19 @@ struct sv_provider_conf {
     unsigned timeout_ms;    /* request or connect time-out */
 };
 
+/*
+ * [local_audio]: a call on the machine's own microphone and speaker.
+ * Off (is_enabled false) when the file has no such section.
+ */
+struct sv_local_audio_conf {
+    bool is_enabled;
+    char *assistant_id;      /* owned; the assistant that answers */
+    char *org_id;            /* owned; whose assistant, keys and records */
+    char *input_device;      /* owned; substring of a device name, or NULL */
+    char *output_device;     /* owned; NULL for the default device */
+    unsigned sample_rate_hz; /* 8000, 16000, 24000 or 48000 */
+};
+
 struct sv_config {
     char *path; /* owned; the file this came from */
 
@@ -45,6 +58,8 @@ struct sv_config {
 
     /* [provider.<id>], indexed by enum sv_provider_id */
     struct sv_provider_conf provider[SV_PROVIDER_KEYED_COUNT];
+
+    struct sv_local_audio_conf local_audio;
 };
 
 /*

@@ -16,6 +16,7 @@
 #include "daemon/api.h"
 #include "daemon/daemon.h"
 #include "daemon/handlers.h"
+#include "daemon/local_audio.h"
 #include "daemon/session.h"
 #include "pipeline/call.h"
 #include "store/store.h"
@@ -201,6 +202,9 @@ void sv_calls_control(struct sv_http_req *req)
         return;
     }
     call = sv_session_find_call(d, req->org_id, req->param);
+    if (call == NULL)
+        call =
+            sv_local_audio_find_call(d->local_audio, req->org_id, req->param);
     if (call == NULL || sv_call_is_ended(call)) {
         sv_http_error(req, 409, "conflict", "the call is not in progress",
                       NULL);

@@ -19,6 +19,7 @@ struct sv_store;
 struct sv_vault;
 struct sv_server;
 struct sv_session;
+struct sv_local_audio;
 
 struct sv_daemon {
     uv_loop_t *loop;              /* borrowed */
@@ -29,6 +30,7 @@ struct sv_daemon {
     struct sv_server *server;     /* owned by main */
     struct sv_api *api;           /* owned by main; REST state */
     struct sv_session *sessions;  /* live voice sessions (a list) */
+    struct sv_local_audio *local_audio; /* owned by main; NULL when off */
 };
 
 #endif

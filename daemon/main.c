@@ -24,6 +24,7 @@
 #include "config/config.h"
 #include "daemon/api.h"
 #include "daemon/daemon.h"
+#include "daemon/local_audio.h"
 #include "daemon/server.h"
 #include "daemon/session.h"
 #include "providers/httpc.h"
@@ -114,6 +115,9 @@ static void stop(struct app *app)
 
     /* Live calls end with their own reason before their sockets close. */
     sv_session_end_all(&app->d, "daemon-shutdown");
+    /* Its call uses curl and lws too; the streams close on the pool. */
+    sv_local_audio_stop(app->d.local_audio);
+    app->d.local_audio = NULL;
 
     /* curl first (its cleanup may still call into the loop), then lws. */
     if (app->d.httpc != NULL) {
@@ -207,6 +211,8 @@ static int start(struct app *app, uv_loop_t *loop)
                pc->api_key ? pc->key_source : "",
                pc->validate_keys ? ", BYOK keys checked" : "");
     }
+    /* Opens the sound devices on the thread pool; never fatal. */
+    sv_local_audio_start(&app->d.local_audio, &app->d);
     sd_notify(0, "READY=1\nSTATUS=serving");
     sv_log(SV_LOG_NOTICE, "sovereignd: ready (version %s)", SV_VERSION);
     return 0;

@@ -27,6 +27,7 @@
 #include "config/config.h"
 #include "daemon/assistant.h"
 #include "daemon/daemon.h"
+#include "daemon/legs.h"
 #include "daemon/server.h"
 #include "pipeline/call.h"
 #include "pipeline/opus_codec.h"
@@ -108,12 +109,21 @@ static void queue_msg(struct sv_session *s, const void *data, size_t len,
 }
 
 
+/* Queues an event; ev is borrowed. */
 static void send_event(struct sv_session *s, json_t *ev)
 {
     char *text = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(12));
 
     queue_msg(s, text, strlen(text), false);
     free(text);
+}
+
+
+/* Queues an event and drops the reference to it. */
+static void send_new(struct sv_session *s, json_t *ev)
+{
+    send_event(s, ev);
+    json_decref(ev);
 }
 
 
@@ -143,8 +153,8 @@ static void fail(struct sv_session *s, const char *code, const char *msg)
 {
     sv_log(SV_LOG_INFO, "session: [%s] %s: %s",
            s->call_id[0] ? s->call_id : "-", code, msg);
-    send_event(s, json_pack("{s:s, s:s, s:s}", "type", "error", "error", code,
-                            "message", msg));
+    send_new(s, json_pack("{s:s, s:s, s:s}", "type", "error", "error", code,
+                          "message", msg));
     if (s->call != NULL && !sv_call_is_ended(s->call)) {
         sv_call_end(s->call, "error");
         return; /* the ended event closes */
@@ -196,8 +206,8 @@ static void on_call_ended(void *arg, const char *reason)
 {
     struct sv_session *s = arg;
 
-    send_event(s, json_pack("{s:s, s:s, s:s}", "type", "ended", "reason",
-                            reason, "call_id", s->call_id));
+    send_new(s, json_pack("{s:s, s:s, s:s}", "type", "ended", "reason", reason,
+                          "call_id", s->call_id));
     s->want_close = true;
     s->close_status = LWS_CLOSE_STATUS_NORMAL;
     if (s->wsi != NULL)
@@ -215,84 +225,6 @@ static int auth_key(struct sv_session *s, const char *key)
 
     s->is_authed = err == 0;
     return err;
-}
-
-
-/* Picks the key for one leg: the organization's, else the platform's. */
-static int resolve_leg(struct sv_session *s, json_t *assistant,
-                       const char *cfg_name, struct sv_call_leg *leg, char *why,
-                       size_t why_len)
-{
-    struct sv_daemon *d = s->d;
-    const char *name = json_string_value(
-        json_object_get(json_object_get(assistant, cfg_name), "provider"));
-    const struct sv_provider_info *p = name ? sv_provider_find(name) : NULL;
-    char secret_id[SV_ID_LEN];
-    uint8_t *ct = NULL;
-    size_t ct_len = 0;
-    char *key = NULL;
-    int err;
-
-    memset(leg, 0, sizeof(*leg));
-    if (p == NULL) {
-        snprintf(why, why_len, "%s names no known provider", cfg_name);
-        return -EINVAL;
-    }
-    leg->info = p;
-    leg->env.loop = d->loop;
-    leg->env.ws_vhost = sv_server_client_vhost(d->server);
-    leg->env.httpc = d->httpc;
-    leg->env.tag = s->call_id;
-    if (!p->needs_key)
-        return 0;
-
-    const struct sv_provider_conf *pc = &d->cfg->provider[sv_provider_index(p)];
-
-    leg->env.base_url = pc->url;
-    leg->env.timeout_ms = pc->timeout_ms;
-    err = sv_store_secret_get(d->store, s->org_id, p->id, secret_id, &ct,
-                              &ct_len);
-    if (err == 0) {
-        err = sv_vault_open(d->vault, secret_id, s->org_id, p->id, ct, ct_len,
-                            &key);
-        free(ct);
-        if (err < 0) {
-            sv_log(SV_LOG_ERR,
-                   "session: [%s] the stored %s key (secret %s) does not "
-                   "open: %s",
-                   s->call_id, p->id, secret_id, strerror(-err));
-            snprintf(why, why_len,
-                     "the organization's %s key cannot be read; store it "
-                     "again",
-                     p->name);
-            return err;
-        }
-        leg->env.key = key;
-        leg->env.is_byok = true;
-        return 0;
-    }
-    if (err != -ENOENT) {
-        snprintf(why, why_len, "store failure");
-        return err;
-    }
-    if (pc->api_key != NULL) {
-        leg->env.key = sv_secret_dup(pc->api_key, strlen(pc->api_key));
-        return 0;
-    }
-    snprintf(why, why_len,
-             "no %s key: the organization has none (POST /api/v1/byok) and "
-             "the daemon has no platform key",
-             p->name);
-    return -ENOKEY;
-}
-
-
-static void legs_free(struct sv_call_leg *legs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        sv_secret_free((char *)legs[i].env.key);
-        legs[i].env.key = NULL;
-    }
 }
 
 
@@ -376,9 +308,7 @@ static int parse_audio(struct sv_session *s, json_t *start, char *msg,
 static void on_start(struct sv_session *s, json_t *start)
 {
     struct sv_call_params p;
-    struct sv_call_leg *legs[3] = {&p.stt, &p.llm, &p.tts};
-    static const char *const cfgs[3] = {"stt_config", "llm_config",
-                                        "tts_config"};
+    struct sv_call_leg legs[SV_LEG_COUNT];
     const char *token = json_string_value(json_object_get(start, "token"));
     const char *code = "invalid_start";
     json_t *assistant;
@@ -403,26 +333,20 @@ static void on_start(struct sv_session *s, json_t *start)
 
     memset(&p, 0, sizeof(p));
     sv_uuid(s->call_id);
-    for (size_t i = 0; i < 3; i++) {
-        err = resolve_leg(s, assistant, cfgs[i], legs[i], msg, sizeof(msg));
-        if (err < 0) {
-            legs_free(&p.stt, 1);
-            legs_free(&p.llm, 1);
-            legs_free(&p.tts, 1);
-            json_decref(assistant);
-            fail(s, err == -ENOKEY ? "missing_provider_key" : "invalid_start",
-                 msg);
-            return;
-        }
+    err = sv_legs_resolve(s->d, s->org_id, assistant, legs, msg, sizeof(msg));
+    if (err < 0) {
+        json_decref(assistant);
+        fail(s, err == -ENOKEY ? "missing_provider_key" : "invalid_start", msg);
+        return;
     }
+    for (size_t i = 0; i < SV_LEG_COUNT; i++)
+        legs[i].env.tag = s->call_id;
 
     err = sv_store_call_create(
         s->d->store, s->org_id,
         json_string_value(json_object_get(assistant, "id")), "web", s->call_id);
     if (err < 0) {
-        legs_free(&p.stt, 1);
-        legs_free(&p.llm, 1);
-        legs_free(&p.tts, 1);
+        sv_legs_free(legs);
         json_decref(assistant);
         fail(s, "internal_error", "cannot record the call");
         return;
@@ -433,6 +357,9 @@ static void on_start(struct sv_session *s, json_t *start)
     memcpy(p.org_id, s->org_id, SV_ID_LEN);
     p.assistant = assistant;
     p.sample_rate_hz = s->rate_hz;
+    p.stt = legs[SV_LEG_STT];
+    p.llm = legs[SV_LEG_LLM];
+    p.tts = legs[SV_LEG_TTS];
     p.h.event = on_call_event;
     p.h.audio = on_call_audio;
     p.h.flush = on_call_flush;
@@ -440,10 +367,10 @@ static void on_start(struct sv_session *s, json_t *start)
     p.h.arg = s;
 
     /* started goes first: the call may speak its first message at once. */
-    send_event(s, json_pack("{s:s, s:s, s:{s:s, s:i}}", "type", "started",
-                            "call_id", s->call_id, "audio", "encoding",
-                            s->enc == ENC_OPUS ? "opus" : "pcm_s16le",
-                            "sample_rate", (json_int_t)s->rate_hz));
+    send_new(s, json_pack("{s:s, s:s, s:{s:s, s:i}}", "type", "started",
+                          "call_id", s->call_id, "audio", "encoding",
+                          s->enc == ENC_OPUS ? "opus" : "pcm_s16le",
+                          "sample_rate", (json_int_t)s->rate_hz));
     err = sv_call_start(&s->call, &p, msg, sizeof(msg));
     json_decref(assistant);
     if (err < 0) {

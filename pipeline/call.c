@@ -126,9 +126,9 @@ static void emit_error(struct sv_call *c, const char *code,
 {
     char msg[512];
 
-    snprintf(msg, sizeof(msg), "%s: %s (%s key)", leg->info->name,
-             why != NULL ? why : strerror(-err),
-             leg->env.is_byok ? "the organization's own" : "the platform");
+    /* Adapters say whose key a refusal concerns; never the key itself. */
+    snprintf(msg, sizeof(msg), "%s: %s", leg->info->name,
+             why != NULL ? why : strerror(-err));
     sv_log(SV_LOG_WARN, "call: [%s] %s: %s", c->id, code, msg);
     emit(c, json_pack("{s:s, s:s, s:s}", "type", "error", "error", code,
                       "message", msg));

@@ -1,6 +1,13 @@
 /*
  * adapters.h - the provider adapters linked into the daemon.
  *
+ * Each adapter file ends with one const descriptor of the interfaces in
+ * providers/provider.h; this header declares them so that the provider
+ * table and the tests can name them. Later adapters add their lines here.
+ *
+ * The descriptors are read-only; the adapters themselves run on the
+ * call's loop thread.
+ *
  * SPDX-License-Identifier: MIT
  */
 #ifndef SV_ADAPTERS_H
@@ -8,7 +15,13 @@
 
 #include "providers/provider.h"
 
-/* ---- OpenAI (branch openai) ---- */
+/*
+ * Deepgram live speech-to-text over a websocket on the env's lws client
+ * vhost (providers/deepgram.c). Reconnects on its own when the socket
+ * drops and replays the audio buffered meanwhile.
+ */
+extern const struct sv_stt_provider sv_stt_deepgram;
+
 /*
  * OpenAI chat completions streamed over SSE on the env's HTTP client
  * (providers/openai.c). Retries 429, 5xx and connection failures with
@@ -16,7 +29,14 @@
  * ends with -EACCES. Cancel every request before freeing env->httpc.
  */
 extern const struct sv_llm_provider sv_llm_openai;
-/* ---- end OpenAI ---- */
+
+/* ---- elevenlabs (branch elevenlabs) ---- */
+/*
+ * ElevenLabs text-to-speech, one streamed HTTP request per sentence over
+ * the env's sv_httpc (providers/elevenlabs.c; knobs in elevenlabs.h).
+ */
+extern const struct sv_tts_provider sv_tts_elevenlabs;
+/* ---- end elevenlabs ---- */
 
 /* ---- local (branch local) ---- */
 /*

@@ -10,6 +10,7 @@
 #include "providers/adapters.h"
 
 static const struct sv_stt_provider *const stt_adapters[] = {
+    &sv_stt_deepgram,
     &sv_stt_pocketsphinx,
     NULL,
 };
@@ -21,6 +22,7 @@ static const struct sv_llm_provider *const llm_adapters[] = {
 };
 
 static const struct sv_tts_provider *const tts_adapters[] = {
+    &sv_tts_elevenlabs,
     &sv_tts_espeak,
     NULL,
 };

@@ -292,7 +292,72 @@ SV_TEST(example)
         CHECK_EQ(cfg->provider[i].timeout_ms, 10000);
         CHECK(cfg->provider[i].api_key == NULL);
     }
+    CHECK(!cfg->local_audio.is_enabled);
     sv_config_free(cfg);
+}
+
+
+SV_TEST(local_audio)
+{
+    struct sv_config *cfg;
+    char err[512];
+    int r;
+
+    setup();
+    r = load_text("[server]\nlisten = off\n", &cfg, err, sizeof(err));
+    CHECK_EQ(r, 0);
+    CHECK(!cfg->local_audio.is_enabled);
+    sv_config_free(cfg);
+
+    r = load_text("[local_audio]\nassistant = a-1\norg = o-2\n", &cfg, err,
+                  sizeof(err));
+    if (r != 0)
+        SV_FAIL("load: %d %s", r, err);
+    CHECK(cfg->local_audio.is_enabled);
+    CHECK_STR(cfg->local_audio.assistant_id, "a-1");
+    CHECK_STR(cfg->local_audio.org_id, "o-2");
+    CHECK(cfg->local_audio.input_device == NULL);
+    CHECK(cfg->local_audio.output_device == NULL);
+    CHECK_EQ(cfg->local_audio.sample_rate_hz, 16000);
+    sv_config_free(cfg);
+
+    r = load_text("[local_audio]\nassistant = a-1\norg = o-2\n"
+                  "input_device = USB Mic\noutput_device = hw:1\n"
+                  "sample_rate = 48000\n",
+                  &cfg, err, sizeof(err));
+    if (r != 0)
+        SV_FAIL("load: %d %s", r, err);
+    CHECK_STR(cfg->local_audio.input_device, "USB Mic");
+    CHECK_STR(cfg->local_audio.output_device, "hw:1");
+    CHECK_EQ(cfg->local_audio.sample_rate_hz, 48000);
+    sv_config_free(cfg);
+}
+
+
+SV_TEST(local_audio_errors)
+{
+    setup();
+    expect_error("[local_audio]\nassistant = a\norg = o\nsample_rate = 44100\n",
+                 -EINVAL, 4,
+                 "[local_audio] sample_rate: must be 8000, 16000, 24000 or "
+                 "48000");
+    expect_error("[local_audio]\nassistant = a\norg = o\nsample_rate = x\n",
+                 -EINVAL, 4, "[local_audio] sample_rate: must be");
+    expect_error("[local_audio]\nassistant = a\norg = o\ninput_device =\n",
+                 -EINVAL, 4, "[local_audio] input_device: must not be empty");
+    expect_error("[local_audio]\nassistant = \n", -EINVAL, 2,
+                 "[local_audio] assistant: must not be empty");
+    expect_error("[local_audio]\norg = has space\n", -EINVAL, 2,
+                 "[local_audio] org: is not an id");
+    expect_error("[server]\nlisten = off\n[local_audio]\nsample_rate = 8000\n"
+                 "org = o\n",
+                 -EINVAL, 4, "[local_audio] assistant: missing");
+    expect_error("[local_audio]\nassistant = a\n", -EINVAL, 2,
+                 "[local_audio] org: missing");
+    expect_error("[local_audio]\nassistant = a\norg = o\nvolume = 3\n", -EINVAL,
+                 4, "[local_audio] volume: unknown setting");
+    expect_error("[local_audio]\nassistant = a\nassistant = b\n", -EINVAL, 3,
+                 "[local_audio] assistant: given twice");
 }
 
 
@@ -824,6 +889,7 @@ SV_TEST(key_bad_sources)
 
 
 SV_TEST_MAIN(SV_CASE(full), SV_CASE(defaults), SV_CASE(example),
+             SV_CASE(local_audio), SV_CASE(local_audio_errors),
              SV_CASE(systemd_dirs), SV_CASE(listen_ipv6), SV_CASE(listen_off),
              SV_CASE(missing_file), SV_CASE(unknown_section),
              SV_CASE(unknown_key), SV_CASE(inline_key), SV_CASE(bad_listen),

@@ -166,7 +166,18 @@ class Daemon:
             raise AssertionError("sovereignd did not stop on %s" % sig)
         self.proc = None
         self.log_file.close()
+        self._check_sanitizers()
         return rc
+
+    def _check_sanitizers(self):
+        text = self.log_since_start()
+        for mark in ("runtime error:", "ERROR: AddressSanitizer",
+                     "ERROR: LeakSanitizer"):
+            at = text.find(mark)
+            if at >= 0:
+                raise AssertionError("sanitizer report in the daemon's "
+                                     "log:\n" + text[max(0, at - 200):
+                                                      at + 6000])
 
     def kill(self):
         return self.stop(signal.SIGKILL)
@@ -175,6 +186,7 @@ class Daemon:
         rc = self.proc.wait(timeout)
         self.proc = None
         self.log_file.close()
+        self._check_sanitizers()
         return rc
 
     def __enter__(self):

@@ -84,14 +84,21 @@ def first_message_heard(s):
                         pred=lambda e: e["role"] == "assistant")
 
 
+def assistant_turns(s):
+    with s.cv:
+        return [e for _, e in s.events
+                if e["type"] == "transcript" and e["role"] == "assistant"]
+
+
 def turn(s, pcm, n):
-    """Speaks pcm plus a pause and waits for the n-th assistant reply."""
+    """Speaks pcm plus a pause; returns the n-th assistant turn heard."""
     s.stream(pcm + silence(1.0))
-    return s.wait_event("transcript", timeout=20,
-                        pred=lambda e, n=n: e["role"] == "assistant" and
-                        sum(1 for _, x in s.events if x["type"] ==
-                            "transcript" and x["role"] == "assistant")
-                        >= n)
+    wait_for(lambda: len(assistant_turns(s)) >= n or s.closed.is_set(), 20,
+             "assistant turn %d" % n)
+    turns = assistant_turns(s)
+    check(len(turns) >= n, "assistant turn %d; events: %s" % (
+        n, [e for _, e in s.events]))
+    return turns[n - 1]
 
 
 @case
@@ -107,7 +114,10 @@ def conversation():
                                     "sample_rate": RATE})
         first = first_message_heard(s)
         check_eq(first["text"], "Hello, how can I help?")
-        check(s.audio_bytes() > RATE * 2 * 0.5, "the first message was heard")
+        # The fake speaks 20 ms a character.
+        spoken = len("Hello, how can I help?") * 20 * RATE * 2 // 1000
+        check(s.audio_bytes() >= spoken, "the first message was heard",
+              s.audio_bytes(), spoken)
         check_eq(w.call(call_id).json["status"], "in-progress")
 
         turn(s, hours, 2)
