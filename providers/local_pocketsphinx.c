@@ -84,7 +84,7 @@
 #define WARMUP_MAX_MS 2000
 
 /* How often an interim transcript may go out during speech. */
-#define PARTIAL_MS 500
+#define PARTIAL_MS 250
 
 /* Audio queued while the model loads or the worker lags, at most. */
 #define MAX_QUEUED_S 30
@@ -359,6 +359,7 @@ static int feed(struct sv_stt *s, const int16_t *pcm, size_t n)
         s->silence_16k = 0;
         s->since_partial_16k = 0;
         post(s, EV_SPEECH_STARTED, NULL, false, false, 0);
+        sv_log(SV_LOG_DEBUG, "pocketsphinx: [%s] speech started", s->tag);
         return 0;
     }
     if (!s->in_utt)
@@ -375,6 +376,8 @@ static int feed(struct sv_stt *s, const int16_t *pcm, size_t n)
                 free(s->last_partial);
                 s->last_partial = sv_xstrdup(hyp);
                 post(s, EV_TRANSCRIPT, hyp, false, false, 0);
+                sv_log(SV_LOG_DEBUG, "pocketsphinx: [%s] interim of %zu bytes",
+                       s->tag, strlen(hyp));
             }
         }
         return 0;
