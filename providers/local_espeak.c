@@ -240,11 +240,15 @@ static void on_tts_closed(uv_handle_t *handle)
  */
 static int on_synth(short *wav, int samples, espeak_EVENT *events)
 {
-    struct job *j = events->user_data;
-    struct sv_tts *t = j->t;
+    struct job *j;
+    struct sv_tts *t;
     struct item *it;
     size_t cap;
 
+    /* espeak-ng hands every call the message's user data (the job). */
+    SV_ASSERT(events != NULL && events->user_data != NULL);
+    j = events->user_data;
+    t = j->t;
     if (atomic_load(&t->gen) != j->gen)
         return 1;
     if (wav == NULL || samples <= 0)
