@@ -38,4 +38,24 @@ extern const struct sv_llm_provider sv_llm_openai;
 extern const struct sv_tts_provider sv_tts_elevenlabs;
 /* ---- end elevenlabs ---- */
 
+/* ---- local (branch local) ---- */
+/*
+ * PocketSphinx speech-to-text with the Debian en-us model, offline
+ * (providers/local_pocketsphinx.c). A worker thread and a decoder per
+ * instance (about 90 MB, 0.6 s to load); its own end-of-utterance
+ * detection sends speech_started, interim and final transcripts.
+ */
+extern const struct sv_stt_provider sv_stt_pocketsphinx;
+/*
+ * espeak-ng text-to-speech, offline (providers/local_espeak.c). One
+ * worker thread for the whole process; voice from voice_id or language.
+ */
+extern const struct sv_tts_provider sv_tts_espeak;
+/*
+ * "echo", a demonstration responder that repeats the caller's last
+ * message and ends the call on "bye" (providers/local_echo.c).
+ */
+extern const struct sv_llm_provider sv_llm_echo;
+/* ---- end local ---- */
+
 #endif

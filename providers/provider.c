@@ -11,16 +11,19 @@
 
 static const struct sv_stt_provider *const stt_adapters[] = {
     &sv_stt_deepgram,
+    &sv_stt_pocketsphinx,
     NULL,
 };
 
 static const struct sv_llm_provider *const llm_adapters[] = {
     &sv_llm_openai,
+    &sv_llm_echo,
     NULL,
 };
 
 static const struct sv_tts_provider *const tts_adapters[] = {
     &sv_tts_elevenlabs,
+    &sv_tts_espeak,
     NULL,
 };
 

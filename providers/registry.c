@@ -37,6 +37,21 @@ static const struct sv_model_info elevenlabs_models[] = {
     {NULL, NULL, false},
 };
 
+static const struct sv_model_info pocketsphinx_models[] = {
+    {"en-us", "US English (CMU Sphinx)", true},
+    {NULL, NULL, false},
+};
+
+static const struct sv_model_info espeak_models[] = {
+    {"espeak-ng", "eSpeak NG", true},
+    {NULL, NULL, false},
+};
+
+static const struct sv_model_info echo_models[] = {
+    {"echo", "Echo (repeats the caller)", true},
+    {NULL, NULL, false},
+};
+
 static const struct sv_model_info no_models[] = {
     {NULL, NULL, false},
 };
@@ -91,6 +106,35 @@ const struct sv_provider_info sv_providers[] = {
         .auth = SV_AUTH_BEARER,
         .check_path = "/domains",
         .models = no_models,
+    },
+    /* Offline providers: no key, no URL (providers/local_*.c). */
+    {
+        .id = "pocketsphinx",
+        .name = "PocketSphinx (offline)",
+        .kind = SV_KIND_STT,
+        .docs_url = "https://github.com/cmusphinx/pocketsphinx",
+        .needs_key = false,
+        .auth = SV_AUTH_NONE,
+        .models = pocketsphinx_models,
+    },
+    {
+        .id = "espeak",
+        .name = "eSpeak NG (offline)",
+        .kind = SV_KIND_TTS,
+        .docs_url = "https://github.com/espeak-ng/espeak-ng",
+        .needs_key = false,
+        .auth = SV_AUTH_NONE,
+        .models = espeak_models,
+    },
+    {
+        .id = "echo",
+        .name = "Echo (offline demonstration)",
+        .kind = SV_KIND_LLM,
+        /* Part of sovereignd itself: there is no outside project. */
+        .docs_url = "",
+        .needs_key = false,
+        .auth = SV_AUTH_NONE,
+        .models = echo_models,
     },
 };
 

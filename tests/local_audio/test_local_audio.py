@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
 import harness  # noqa: E402
 from harness import Daemon, case, check, check_eq, wait_for  # noqa: E402
+from session_client import speech_pcm  # noqa: E402
 
 API = "/api/v1"
 RATE = 16000
@@ -186,7 +187,8 @@ def pick_providers(d, key):
     return chosen
 
 
-def local_daemon(tmp, clock, extra="", setup=None):
+def local_daemon(tmp, clock, extra="", setup=None,
+                 first_message="Hello from the speaker."):
     """Creates an org and an assistant with a daemon without local audio,
     then starts one with a [local_audio] section on svcap and svplay.
     Returns (daemon, org id, assistant id, providers)."""
@@ -200,7 +202,7 @@ def local_daemon(tmp, clock, extra="", setup=None):
     d = Daemon(tmp=tmp, env=env, providers=UNREACHABLE)
     org, key = d.org()
     providers = pick_providers(d, key)
-    body = {"name": "Desk", "first_message": "Hello from the speaker.",
+    body = {"name": "Desk", "first_message": first_message,
             "stt_config": {"provider": providers["stt"]},
             "llm_config": {"provider": providers["llm"]},
             "tts_config": {"provider": providers["tts"]}}
@@ -394,12 +396,19 @@ def unknown_assistant():
 @case
 def barge_in():
     """Speech over the first message flushes the queued reply audio.
-    Needs an STT and a TTS that run here; skips until they exist."""
+    Needs an STT and a TTS that run here (the offline pocketsphinx and
+    espeak); skips without them."""
     tmp = harness.tempfile.mkdtemp(prefix="sv-la-")
     clock = Clock(tmp)
     try:
+        # Long enough to be still playing when the caller's words have
+        # crossed the FIFO, the start-up of the recognizer and its first
+        # interim transcripts (about two seconds in all).
         d, org, aid, providers, key = local_daemon(
-            tmp, clock, "input_device = svcap\noutput_device = svplay")
+            tmp, clock, "input_device = svcap\noutput_device = svplay",
+            first_message="Hello from the speaker. This greeting is long "
+            "on purpose, so that the caller can talk over it while it "
+            "plays, and the daemon has to cut it short.")
         with d:
             wait_for(lambda: "call started on input" in d.log_since_start()
                      or "the call cannot start" in d.log_since_start(), 15,
@@ -413,12 +422,18 @@ def barge_in():
                      json.dumps(providers))
             wait_for(lambda: any(clock.played_bytes()), 20,
                      "the first message on the playback device")
-            clock.say(tone(RATE * 2, period=80, amp=16000))
+            # Words, not a tone: a recognizer hears no words in a tone.
+            # Six seconds of them, so that the turn (and the next reply)
+            # ends long after the check below even when a loaded host
+            # makes the recognizer lag and notice the barge-in late.
+            clock.say(speech_pcm("Stop, stop, wait a moment please, I have "
+                                 "a question about my order, and I would "
+                                 "like to ask it before you go on.", RATE))
             wait_for(lambda: "barge" in d.log_since_start().lower(), 20,
                      "a barge-in")
             # What ALSA, the FIFO and the file plugin already hold still
             # drains (well under 0.4 s); after that, silence until the
-            # next reply, which waits for the end of the 2 s of speech.
+            # next reply, which waits for the end of the 6 s of speech.
             time.sleep(0.4)
             n = len(clock.played_bytes())
             time.sleep(0.5)
