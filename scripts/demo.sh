@@ -63,7 +63,7 @@ if [ -n "${DEEPGRAM_API_KEY:-}" ] && [ -n "${OPENAI_API_KEY:-}" ] &&
            "You are a friendly voice assistant. Answer in one or two short sentences."}]}}'
 else
     echo "demo: no provider keys: offline engines (pocketsphinx, echo, espeak-ng)"
-    body='{"name": "Demo", "first_message": "Hello! Say something and I will repeat it.",
+    body='{"name": "Demo", "first_message": "Hi!",
            "stt_config": {"provider": "pocketsphinx"},
            "llm_config": {"provider": "echo"},
            "tts_config": {"provider": "espeak", "voice_id": "en"}}'
