@@ -879,6 +879,8 @@ SV_TEST(hang_then_ok)
     t_start(&t, good_key, false, NULL);
     feed_utterance(&t);
     RUN_UNTIL(&t, one_speech_final, 10000);
+    /* The fake logs the second handshake a little after it answers. */
+    RUN_UNTIL(&t, second_open, 5000);
     CHECK_EQ(t.n_error, 0);
     CHECK_EQ(n_req(&t), 2);
     CHECK_STR(json_string_value(json_object_get(req(&t, 0), "status")), "hang");
