@@ -51,6 +51,7 @@ struct sv_httpc {
     uv_loop_t *loop;           /* borrowed */
     CURLM *multi;              /* owned; NULL once cleaned up */
     uv_timer_t timer;          /* embedded; curl's one timeout */
+    uv_idle_t kick;            /* embedded; curl's timeout of zero */
     struct sv_httpc_req *reqs; /* owned list of unreleased requests */
     struct sock_ctx *socks;    /* owned list of open poll contexts */
     int open_handles;          /* handles not yet closed, ours included */
@@ -378,21 +379,33 @@ static void on_timeout(uv_timer_t *t)
 }
 
 
+static void on_kick(uv_idle_t *idle)
+{
+    struct sv_httpc *c = idle->data;
+
+    uv_idle_stop(idle);
+    action(c, CURL_SOCKET_TIMEOUT, 0);
+}
+
+
 /*
  * CURLMOPT_TIMERFUNCTION: curl wants on_timeout in timeout_ms (-1: not at
- * all). This must not call curl. A zero timeout becomes 1 ms, so that a
- * timer re-armed from its own callback cannot spin inside one loop turn.
+ * all). This must not call curl. A zero timeout is what every new
+ * request asks for; it runs from an idle handle in the next loop turn, at
+ * once (a 1 ms timer would cost each request 1-2 ms, since the loop's
+ * clock counts whole milliseconds) and without spinning inside one turn
+ * when curl asks for zero again.
  */
 static int on_multi_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     struct sv_httpc *c = userp;
 
-    if (timeout_ms < 0) {
-        uv_timer_stop(&c->timer);
-    } else {
-        uv_timer_start(&c->timer, on_timeout,
-                       timeout_ms == 0 ? 1 : (uint64_t)timeout_ms, 0);
-    }
+    uv_timer_stop(&c->timer);
+    uv_idle_stop(&c->kick);
+    if (timeout_ms == 0)
+        uv_idle_start(&c->kick, on_kick);
+    else if (timeout_ms > 0)
+        uv_timer_start(&c->timer, on_timeout, (uint64_t)timeout_ms, 0);
     return 0;
 }
 
@@ -569,7 +582,9 @@ int sv_httpc_new(struct sv_httpc **out, uv_loop_t *loop)
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
-    c->open_handles = 1;
+    uv_idle_init(loop, &c->kick);
+    c->kick.data = c;
+    c->open_handles = 2;
     *out = c;
 
 out:
@@ -732,5 +747,6 @@ void sv_httpc_free(struct sv_httpc *c)
         sock_close(c->socks);
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_timer_close);
+    uv_close((uv_handle_t *)&c->kick, on_timer_close);
     curl_global_cleanup();
 }
