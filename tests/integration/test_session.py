@@ -26,9 +26,10 @@ class World:
 
     def __init__(self, platform_keys=True, assistant=None, timeout_ms=3000,
                  transcripts=("what are your opening hours",),
-                 ms_per_char=20, openai_opts=None):
+                 ms_per_char=20, openai_opts=None, deepgram_opts=None):
         self.dg = FakeDeepgram(keys={KEYS["deepgram"], BYOK["deepgram"]},
-                               transcripts=transcripts)
+                               transcripts=transcripts,
+                               **(deepgram_opts or {}))
         self.oa = FakeOpenAI(keys={KEYS["openai"], BYOK["openai"]},
                              **(openai_opts or {}))
         self.el = FakeElevenLabs(keys={KEYS["elevenlabs"],
@@ -324,6 +325,12 @@ def barge_in():
         t_int = [t for t, e in s.events if e["type"] == "interrupted"][0]
         late = [t for t, _ in s.frames if t > t_int + 0.06]
         check_eq(len(late), 0, "reply audio after the interruption")
+        reply = [t for t, _ in s.frames[n0:] if t <= t_int]
+        # Paced in real time: never more than the lead of two frames (and
+        # the one due) ahead of the clock; bursts would break this.
+        for k, t in enumerate(reply):
+            check(t - reply[0] >= (k - 3) * 0.020 - 0.005,
+                  "frame %d of the reply came early" % k, t - reply[0])
         heard = s.wait_event("transcript", pred=lambda e: e["role"] ==
                              "assistant" and e["text"] != "Hello, how can I "
                              "help?")
@@ -331,6 +338,12 @@ def barge_in():
               heard)
         check(long_reply.startswith(heard["text"].rstrip(".")[:20]),
               "a prefix of the reply", heard)
+        # The fake speaks 60 ms a character: the history holds as much of
+        # the reply as the frames that reached the caller carried.
+        said = len(heard["text"].rstrip("."))
+        played = len(reply) * 20 // 60
+        check(abs(said - played) <= 15, "heard text matches the audio "
+              "played", said, played, heard)
         s.stop()
         s.wait_closed()
         msgs = w.call(call_id).json["messages"]
@@ -410,6 +423,110 @@ def end_call_tool():
         s.stream(speech_pcm("Goodbye.") + silence(1.0),
                  stop_when=s.closed.is_set)
         check_eq(s.wait_event("ended")["reason"], "assistant-ended-call")
+
+
+@case
+def end_call_after_goodbye():
+    goodbye = "Goodbye, and have a very nice day!"
+    with World() as w:
+        w.oa.script("reply_tool:%s|end_call" % goodbye)
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        first_message_heard(s)
+        n0 = len(s.frames)
+        s.stream(speech_pcm("That is all, thank you.") + silence(1.0),
+                 stop_when=s.closed.is_set)
+        ended = s.wait_event("ended")
+        check_eq(ended["reason"], "assistant-ended-call")
+        check("interrupted" not in s.types(), "the goodbye was not cut")
+        heard = assistant_turns(s)[-1]
+        check_eq(heard["text"], goodbye, "the whole goodbye was heard")
+        # All of its audio (20 ms a character) went out before the end.
+        t_end = [t for t, e in s.events if e["type"] == "ended"][0]
+        sent = sum(len(f) for t, f in s.frames[n0:] if t <= t_end)
+        want = len(goodbye) * 20 * RATE * 2 // 1000
+        check(sent >= want, "goodbye audio before ended", sent, want)
+        s.wait_closed()
+        msgs = w.call(call_id).json["messages"]
+        check_eq(msgs[-1], {"role": "assistant", "content": goodbye},
+                 "the goodbye in the transcript")
+
+
+@case
+def utterance_end_ends_turn():
+    # Endpointing never fires (noise, say): UtteranceEnd ends the turn.
+    with World(deepgram_opts={"speech_final": False}) as w:
+        s = w.session()
+        s.start(w.assistant)
+        first_message_heard(s)
+        s.stream(speech_pcm("What are your opening hours?") + silence(2.0))
+        wait_for(lambda: len(assistant_turns(s)) >= 2, 20, "the reply")
+        sent = w.dg.requests_for("listen")[0]["sent"]
+        check(any(m.get("type") == "UtteranceEnd" for m in sent),
+              "an UtteranceEnd was sent")
+        check(not any(m.get("speech_final") for m in sent),
+              "no speech_final was sent", sent)
+        check("opening hours" in assistant_turns(s)[1]["text"].lower(),
+              "the reply to the turn", assistant_turns(s))
+        s.stop()
+        s.wait_closed()
+
+
+@case
+def first_sentence_starts_tts():
+    reply = ("Sure, we open at nine. After that we stay open until six in "
+             "the evening, every single day of the week, holidays too.")
+    with World(openai_opts={"token_ms": 150}) as w:
+        w.oa.script("reply:" + reply)
+        s = w.session()
+        s.start(w.assistant)
+        first_message_heard(s)
+        s.stream(speech_pcm("When do you open?") + silence(1.0))
+        wait_for(lambda: len(assistant_turns(s)) >= 2, 30, "the reply")
+        chat = w.oa.requests_for("chat")[0]
+        tts = [r for r in w.el.requests_for("stream")
+               if r["time"] > chat["time"]]
+        check_eq(tts[0]["text"], "Sure, we open at nine.", "first sentence")
+        # The model streams for about 20 * 150 ms; the first sentence
+        # went to TTS while it was still talking.
+        stream_s = (len(reply.split()) - 1) * 0.150
+        check(tts[0]["time"] - chat["time"] < stream_s / 2,
+              "TTS started before the reply was complete",
+              tts[0]["time"] - chat["time"], stream_s)
+        check_eq(assistant_turns(s)[1]["text"], reply, "the whole reply")
+        s.stop()
+        s.wait_closed()
+
+
+@case
+def backchannel_no_barge_in():
+    long_reply = ("Our opening hours are from nine in the morning until six "
+                  "in the evening on weekdays, and on Saturdays from ten "
+                  "until four.")
+    with World(transcripts=("What are your opening hours", "Okay"),
+               ms_per_char=40) as w:
+        w.oa.script("reply:" + long_reply)
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        first_message_heard(s)
+        n0 = len(s.frames)
+        s.stream(speech_pcm("What are your opening hours?") + silence(1.0))
+        wait_for(lambda: len(s.frames) > n0 + 25, 20, "the reply to play")
+        # "Okay" over the reply is a backchannel, not a new turn.
+        s.stream(speech_pcm("Okay.") + silence(0.8))
+        w.dg.wait_for(lambda: any(
+            "okay" in f.lower()
+            for f in w.dg.requests_for("listen")[0]["finals"]), 10,
+            "the backchannel transcribed")
+        wait_for(lambda: len(assistant_turns(s)) >= 2, 20, "the reply")
+        check("interrupted" not in s.types(), "no barge-in", s.types())
+        check_eq(assistant_turns(s)[1]["text"], long_reply, "reply whole")
+        check_eq(len(w.oa.requests_for("chat")), 1, "no turn for okay")
+        s.stop()
+        s.wait_closed()
+        msgs = w.call(call_id).json["messages"]
+        users = [m["content"] for m in msgs if m["role"] == "user"]
+        check_eq(len(users), 1, "no user turn for okay: %s" % users)
 
 
 @case
