@@ -126,7 +126,7 @@ def conversation():
         s.stop()
         ended = s.wait_event("ended")
         check_eq(ended["reason"], "customer-ended-call")
-        s.wait_closed()
+        check_eq(s.wait_closed(), 1000, "a close frame after ended")
 
         types = s.types()
         check_eq(types[0], "started")
@@ -247,6 +247,94 @@ def provider_refuses_key():
         s.wait_closed()
         check_eq(w.call(call_id).json["status"], "ended")
         check("sk-wrong-org" not in w.d.log(), "key not logged")
+
+
+@case
+def stt_refuses_platform_key():
+    with World() as w:
+        w.dg.script("401")
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        e = s.wait_event("error")
+        check_eq(e["error"], "stt_failed")
+        check("Deepgram" in e["message"] and "platform" in e["message"],
+              "says which provider and whose key", e)
+        check(KEYS["deepgram"] not in e["message"], "never the key")
+        check_eq(s.wait_event("ended")["reason"], "error")
+        check_eq(s.wait_closed(), 1000, "a clean close")
+        call = w.call(call_id).json
+        check_eq((call["status"], call["end_reason"]), ("ended", "error"))
+        check(KEYS["deepgram"] not in w.d.log(), "key not logged")
+
+
+@case
+def tts_refuses_org_key():
+    with World() as w:
+        w.d.request("POST", API + "/byok", key=w.key,
+                    body={"provider": "elevenlabs", "api_key": "xi-wrong"})
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        e = s.wait_event("error")
+        check_eq(e["error"], "tts_failed")
+        check("ElevenLabs" in e["message"] and
+              "organization" in e["message"],
+              "says which provider and whose key", e)
+        check("xi-wrong" not in e["message"], "never the key")
+        check_eq(s.wait_event("ended")["reason"], "error")
+        check_eq(s.wait_closed(), 1000, "a clean close")
+        check_eq(w.call(call_id).json["status"], "ended")
+        check("xi-wrong" not in w.d.log(), "key not logged")
+
+
+@case
+def provider_config():
+    """The assistant's settings reach the providers, at 8 kHz."""
+    with World(assistant={
+            "stt_config": {"language": "en-US", "endpointing_ms": 400,
+                           "keyterms": ["Acme", "opening hours"]},
+            "llm_config": {"temperature": 0.9, "messages": [
+                {"role": "system", "content": "You are the front desk."}]},
+            "tts_config": {"voice_id": "EXAVITQu4vr4xnSDxMKL",
+                           "stability": 0.4, "similarity_boost": 0.6,
+                           "speed": 1.1}}) as w:
+        s = w.session()
+        started = s.start(w.assistant, rate=8000,
+                          assistant_override={"llm_config":
+                                              {"temperature": 0.3}})
+        check_eq(started["audio"], {"encoding": "pcm_s16le",
+                                    "sample_rate": 8000})
+        first_message_heard(s)
+        s.stream(speech_pcm("What are your opening hours?", rate=8000) +
+                 silence(1.0, rate=8000), rate=8000)
+        wait_for(lambda: len(assistant_turns(s)) >= 2, 20, "the reply")
+        s.stop()
+        s.wait_closed()
+        check_eq({len(f) for _, f in s.frames}, {320}, "20 ms at 8 kHz")
+
+        listen = w.dg.requests_for("listen")[0]
+        q = listen["query"]
+        for k, v in (("language", "en-US"), ("encoding", "linear16"),
+                     ("sample_rate", "8000"), ("channels", "1"),
+                     ("interim_results", "true"), ("endpointing", "400"),
+                     ("utterance_end_ms", "1000"), ("vad_events", "true")):
+            check_eq(q.get(k), v, "Deepgram query " + k)
+        check_eq(listen["query_all"]["keyterm"], ["Acme", "opening hours"])
+
+        chat = w.oa.requests_for("chat")[0]["json"]
+        check_eq(chat["temperature"], 0.3, "the override's temperature")
+        check_eq(chat["stream"], True)
+        check_eq(chat["stream_options"], {"include_usage": True})
+        check_eq(chat["messages"][0], {"role": "system",
+                                       "content": "You are the front desk."})
+        check("end_call" in [t["function"]["name"] for t in chat["tools"]],
+              "end_call offered", chat["tools"])
+
+        tts = w.el.requests_for("stream")[-1]
+        check_eq(tts["voice_id"], "EXAVITQu4vr4xnSDxMKL")
+        check_eq(tts["output_format"], "pcm_8000")
+        vs = tts["json"]["voice_settings"]
+        check_eq((vs["stability"], vs["similarity_boost"], vs["speed"]),
+                 (0.4, 0.6, 1.1), "voice settings")
 
 
 @case
@@ -644,12 +732,16 @@ def silence_timeout():
 @case
 def bad_input():
     with World() as w:
-        def expect(send, code):
+        def expect(send, code, close=1008):
             s = w.session()
             send(s)
             e = s.wait_event("error")
             check_eq(e["error"], code, "error code")
-            s.wait_closed()
+            # A close frame, not a dropped connection: 1008 before the
+            # call runs, 1000 after its ended event.
+            check_eq(s.wait_closed(), close, "close code after " + code)
+            if close == 1000:
+                check_eq(s.wait_event("ended")["reason"], "error")
 
         start = {"type": "start", "assistant_id": w.assistant,
                  "audio": {"encoding": "pcm_s16le", "sample_rate": RATE}}
@@ -667,20 +759,34 @@ def bad_input():
         expect(lambda s: s.send_json(dict(start, assistant_override={
             "llm_config": {"temperature": 7}})), "invalid_override")
 
+        expect(lambda s: s.send_text('{"type": "start", "pad": "%s"}' %
+                                     ("x" * 70 * 1024)), "message_too_large")
+        expect(lambda s: s.send_json({"audio": {}}), "invalid_message")
+
         def oversized(s):
             s.start(w.assistant)
             s.send_audio(b"\0" * (70 * 1024))
-        expect(oversized, "message_too_large")
+        expect(oversized, "message_too_large", 1000)
 
         def odd(s):
             s.start(w.assistant)
             s.send_audio(b"\0" * 641)
-        expect(odd, "invalid_audio")
+        expect(odd, "invalid_audio", 1000)
 
         def unknown_type(s):
             s.start(w.assistant)
             s.send_json({"type": "dance"})
-        expect(unknown_type, "unknown_message_type")
+        expect(unknown_type, "unknown_message_type", 1000)
+
+        def second_start(s):
+            s.start(w.assistant)
+            s.send_json(start)
+        expect(second_start, "invalid_message", 1000)
+
+        def bad_opus(s):
+            s.start(w.assistant, encoding="opus")
+            s.send_audio(b"\xff" * 3)
+        expect(bad_opus, "invalid_audio", 1000)
 
         # No key, and a wrong token in start.
         s = Session(w.d)
@@ -698,6 +804,20 @@ def bad_input():
                     body={"is_active": False})
         expect(lambda s: s.send_json(start), "assistant_inactive")
         check_eq(w.d.request("GET", "/healthz").status, 200)
+        # Every failed start left no call behind; the started ones ended.
+        calls = w.d.request("GET", API + "/calls?limit=100",
+                            key=w.key).json["calls"]
+        check_eq({c["status"] for c in calls}, {"ended"}, "calls")
+
+
+@case
+def start_timeout():
+    with World() as w:
+        s = w.session()
+        t0 = time.monotonic()
+        check_eq(s.wait_event("error", timeout=15)["error"], "start_timeout")
+        check(time.monotonic() - t0 >= 9.5, "after ten seconds")
+        check_eq(s.wait_closed(), 1008)
 
 
 if __name__ == "__main__":
