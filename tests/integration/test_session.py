@@ -502,6 +502,47 @@ def control_api():
 
 
 @case
+def calls_api():
+    """GET /calls pages and filters, GET /calls/{id} has the messages."""
+    with World() as w:
+        ids = []
+        for _ in range(3):
+            s = w.session()
+            ids.append(s.start(w.assistant)["call_id"])
+            first_message_heard(s)
+            s.stop()
+            s.wait_closed()
+
+        def get(query, status=200):
+            r = w.d.request("GET", API + "/calls" + query, key=w.key)
+            check_eq(r.status, status, "GET /calls" + query)
+            return r.json
+
+        page = get("?limit=2")
+        check_eq(page["pagination"], {"total": 3, "limit": 2, "offset": 0})
+        rest = get("?limit=2&offset=2")
+        check_eq(len(page["calls"]) + len(rest["calls"]), 3, "pages")
+        check_eq({c["id"] for c in page["calls"] + rest["calls"]}, set(ids),
+                 "every call once")
+        check_eq(get("?status=ended")["pagination"]["total"], 3)
+        check_eq(get("?status=in-progress")["calls"], [])
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        check_eq(get("?start_date=" + today)["pagination"]["total"], 3)
+        check_eq(get("?end_date=2000-01-01")["calls"], [], "before")
+        for bad in ("?limit=0", "?limit=101", "?offset=-1", "?status=odd",
+                    "?start_date=yesterday"):
+            check_eq(get(bad, 400)["error"], "invalid_request", bad)
+
+        call = w.call(ids[0]).json
+        check_eq(call["id"], ids[0])
+        check_eq(call["direction"], "web")
+        check_eq(call["messages"], [{"role": "assistant",
+                                     "content": "Hello, how can I help?"}])
+        check(call["duration_seconds"] is not None, "a duration", call)
+        check_eq(w.call("no-such-call").status, 404)
+
+
+@case
 def end_call_tool():
     with World() as w:
         w.oa.script("tool:end_call")
