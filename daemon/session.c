@@ -78,10 +78,14 @@ struct sv_session {
     struct outmsg *out_head, *out_tail;
     size_t out_audio; /* binary messages queued */
     bool want_close;
+    bool is_closing; /* the close is under way; nothing more goes out */
     int close_status;
-    uv_timer_t start_timer;
+    uv_timer_t timer; /* the start time-out, then the close */
     bool has_timer;
 };
+
+
+static void on_close_timer(uv_timer_t *t);
 
 
 /* ---- outgoing messages ---- */
@@ -490,9 +494,14 @@ static int on_writeable(struct sv_session *s, struct lws *wsi)
         lws_callback_on_writable(wsi);
         return 0;
     }
-    if (s->want_close) {
-        lws_close_reason(wsi, (enum lws_close_status)s->close_status, NULL, 0);
-        return -1;
+    if (s->want_close && !s->is_closing) {
+        /*
+         * lws takes a nonzero return from a WRITEABLE callback for a
+         * failed write and drops the socket without a close frame, so
+         * the close starts from the loop instead (on_close_timer).
+         */
+        s->is_closing = true;
+        uv_timer_start(&s->timer, on_close_timer, 0, 0);
     }
     return 0;
 }
@@ -506,6 +515,23 @@ static void on_start_timeout(uv_timer_t *t)
 
     if (s->call == NULL && !s->want_close)
         fail(s, "start_timeout", "no \"start\" message within 10 seconds");
+}
+
+
+/*
+ * Closes the websocket with a close frame carrying close_status. Called
+ * from the loop, outside any lws callback, which a synchronous close
+ * needs; lws sends the frame, waits for the client's answer (5 s at
+ * most) and then reports LWS_CALLBACK_CLOSED.
+ */
+static void on_close_timer(uv_timer_t *t)
+{
+    struct sv_session *s = t->data;
+
+    if (s->wsi == NULL)
+        return;
+    lws_close_reason(s->wsi, (enum lws_close_status)s->close_status, NULL, 0);
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
 }
 
 
@@ -537,7 +563,7 @@ static void session_free(struct sv_session *s)
     sv_opus_dec_free(s->dec);
     sv_opus_enc_free(s->enc_opus);
     if (s->has_timer)
-        uv_close((uv_handle_t *)&s->start_timer, on_timer_closed);
+        uv_close((uv_handle_t *)&s->timer, on_timer_closed);
     else
         free(s);
 }
@@ -564,10 +590,10 @@ static struct sv_session *session_new(struct lws *wsi)
     sodium_memzero(hdr, sizeof(hdr));
     s->next = d->sessions;
     d->sessions = s;
-    uv_timer_init(d->loop, &s->start_timer);
-    s->start_timer.data = s;
+    uv_timer_init(d->loop, &s->timer);
+    s->timer.data = s;
     s->has_timer = true;
-    uv_timer_start(&s->start_timer, on_start_timeout, START_TIMEOUT_MS, 0);
+    uv_timer_start(&s->timer, on_start_timeout, START_TIMEOUT_MS, 0);
     return s;
 }
 

@@ -60,6 +60,9 @@ class FakeDeepgram(FakeServer):
     result_delay_ms wall-clock delay added to every server message
     idle_timeout    seconds without a client frame before 1011 NET-0001
     max_payload     largest accepted WebSocket message
+    speech_final    False: finals after the endpointing pause carry
+                    speech_final false (endpointing that never fires, as
+                    in background noise), so only UtteranceEnd ends a turn
     """
 
     NAME = "deepgram"
@@ -75,6 +78,7 @@ class FakeDeepgram(FakeServer):
         "result_delay_ms": 0,
         "idle_timeout": 10.0,
         "max_payload": 1 << 20,
+        "speech_final": True,
     }
     ROUTES = [
         ("GET", r"^/v1/listen/?$", "listen", "route_listen", "main", True),
@@ -387,7 +391,7 @@ class _Session:
                     limit, sf = max(500, self.opt["min_silence_ms"]), False
                 else:
                     limit = max(self.endpointing, self.opt["min_silence_ms"])
-                    sf = True
+                    sf = bool(self.opt["speech_final"])
                 if gap_ms >= limit - 1e-6:
                     self._finish(sf)
         if self.in_speech and self.interim and \

@@ -318,6 +318,23 @@ class FakeOpenAI(FakeServer):
             await self._tool_stream(emit, chunk, tname, targs or "{}")
             finish = "tool_calls"
             ntoks = 3
+        elif name == "reply_tool":
+            # Text, then a tool call in the same answer: how a model says
+            # goodbye and calls end_call.
+            text, _, spec = (arg or "").partition("|")
+            tname, _, targs = (spec or "end_call").partition(":")
+            entry["reply"] = text
+            toks = tokens_of(text)
+            await emit(chunk({"role": "assistant", "content": "",
+                              "refusal": None}))
+            for i, tok in enumerate(toks):
+                if i > 0:
+                    await self.sleep_ms(self.opt["token_ms"])
+                await emit(chunk({"content": tok}))
+            await self._tool_stream(emit, chunk, tname, targs or "{}",
+                                    with_role=False)
+            finish = "tool_calls"
+            ntoks = len(toks) + 3
         else:
             if name == "reply":
                 text = arg or ""
@@ -373,14 +390,16 @@ class FakeOpenAI(FakeServer):
         await conn.end_chunked()
         entry["done"] = True
 
-    async def _tool_stream(self, emit, chunk, tname, targs):
+    async def _tool_stream(self, emit, chunk, tname, targs, with_role=True):
         """Tool call with arguments cut into three fragments."""
         call_id = "call_" + uuid.uuid4().hex[:24]
-        await emit(chunk({"role": "assistant", "content": None,
-                          "tool_calls": [{"index": 0, "id": call_id,
-                                          "type": "function",
-                                          "function": {"name": tname,
-                                                       "arguments": ""}}]}))
+        head = {"tool_calls": [{"index": 0, "id": call_id,
+                                "type": "function",
+                                "function": {"name": tname,
+                                             "arguments": ""}}]}
+        if with_role:
+            head.update(role="assistant", content=None)
+        await emit(chunk(head))
         n = len(targs)
         cuts = sorted({0, max(1, n // 3), max(1, 2 * n // 3), n})
         for a, b in zip(cuts, cuts[1:]):

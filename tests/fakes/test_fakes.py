@@ -628,6 +628,21 @@ def case_oa_tool():
                   >= 2, "arguments fragmented")
             check_eq(objs[-1]["choices"][0]["finish_reason"], "tool_calls",
                      "finish_reason")
+        # Text and a tool call in one answer.
+        f.script("reply_tool:Goodbye, take care.|end_call")
+        st, _, data = _stream(f, chat_body(tools=tools))
+        check_eq(st, 200, "status")
+        events, _ = parse_sse(data)
+        objs = [json.loads(e) for e in events[:-1]]
+        deltas = [o["choices"][0]["delta"] for o in objs if o["choices"]]
+        check_eq("".join(d.get("content") or "" for d in deltas),
+                 "Goodbye, take care.", "text before the tool call")
+        calls = [d["tool_calls"][0] for d in deltas if d.get("tool_calls")]
+        check_eq(calls[0]["function"]["name"], "end_call", "tool name")
+        check(all("content" not in d for d in deltas
+                  if d.get("tool_calls")), "no content with the tool call")
+        check_eq(objs[-1]["choices"][0]["finish_reason"], "tool_calls",
+                 "finish_reason")
         # The tool result turn is accepted back.
         hist = chat_body()
         hist["messages"] += [

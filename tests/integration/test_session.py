@@ -26,9 +26,10 @@ class World:
 
     def __init__(self, platform_keys=True, assistant=None, timeout_ms=3000,
                  transcripts=("what are your opening hours",),
-                 ms_per_char=20, openai_opts=None):
+                 ms_per_char=20, openai_opts=None, deepgram_opts=None):
         self.dg = FakeDeepgram(keys={KEYS["deepgram"], BYOK["deepgram"]},
-                               transcripts=transcripts)
+                               transcripts=transcripts,
+                               **(deepgram_opts or {}))
         self.oa = FakeOpenAI(keys={KEYS["openai"], BYOK["openai"]},
                              **(openai_opts or {}))
         self.el = FakeElevenLabs(keys={KEYS["elevenlabs"],
@@ -125,7 +126,7 @@ def conversation():
         s.stop()
         ended = s.wait_event("ended")
         check_eq(ended["reason"], "customer-ended-call")
-        s.wait_closed()
+        check_eq(s.wait_closed(), 1000, "a close frame after ended")
 
         types = s.types()
         check_eq(types[0], "started")
@@ -249,6 +250,94 @@ def provider_refuses_key():
 
 
 @case
+def stt_refuses_platform_key():
+    with World() as w:
+        w.dg.script("401")
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        e = s.wait_event("error")
+        check_eq(e["error"], "stt_failed")
+        check("Deepgram" in e["message"] and "platform" in e["message"],
+              "says which provider and whose key", e)
+        check(KEYS["deepgram"] not in e["message"], "never the key")
+        check_eq(s.wait_event("ended")["reason"], "error")
+        check_eq(s.wait_closed(), 1000, "a clean close")
+        call = w.call(call_id).json
+        check_eq((call["status"], call["end_reason"]), ("ended", "error"))
+        check(KEYS["deepgram"] not in w.d.log(), "key not logged")
+
+
+@case
+def tts_refuses_org_key():
+    with World() as w:
+        w.d.request("POST", API + "/byok", key=w.key,
+                    body={"provider": "elevenlabs", "api_key": "xi-wrong"})
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        e = s.wait_event("error")
+        check_eq(e["error"], "tts_failed")
+        check("ElevenLabs" in e["message"] and
+              "organization" in e["message"],
+              "says which provider and whose key", e)
+        check("xi-wrong" not in e["message"], "never the key")
+        check_eq(s.wait_event("ended")["reason"], "error")
+        check_eq(s.wait_closed(), 1000, "a clean close")
+        check_eq(w.call(call_id).json["status"], "ended")
+        check("xi-wrong" not in w.d.log(), "key not logged")
+
+
+@case
+def provider_config():
+    """The assistant's settings reach the providers, at 8 kHz."""
+    with World(assistant={
+            "stt_config": {"language": "en-US", "endpointing_ms": 400,
+                           "keyterms": ["Acme", "opening hours"]},
+            "llm_config": {"temperature": 0.9, "messages": [
+                {"role": "system", "content": "You are the front desk."}]},
+            "tts_config": {"voice_id": "EXAVITQu4vr4xnSDxMKL",
+                           "stability": 0.4, "similarity_boost": 0.6,
+                           "speed": 1.1}}) as w:
+        s = w.session()
+        started = s.start(w.assistant, rate=8000,
+                          assistant_override={"llm_config":
+                                              {"temperature": 0.3}})
+        check_eq(started["audio"], {"encoding": "pcm_s16le",
+                                    "sample_rate": 8000})
+        first_message_heard(s)
+        s.stream(speech_pcm("What are your opening hours?", rate=8000) +
+                 silence(1.0, rate=8000), rate=8000)
+        wait_for(lambda: len(assistant_turns(s)) >= 2, 20, "the reply")
+        s.stop()
+        s.wait_closed()
+        check_eq({len(f) for _, f in s.frames}, {320}, "20 ms at 8 kHz")
+
+        listen = w.dg.requests_for("listen")[0]
+        q = listen["query"]
+        for k, v in (("language", "en-US"), ("encoding", "linear16"),
+                     ("sample_rate", "8000"), ("channels", "1"),
+                     ("interim_results", "true"), ("endpointing", "400"),
+                     ("utterance_end_ms", "1000"), ("vad_events", "true")):
+            check_eq(q.get(k), v, "Deepgram query " + k)
+        check_eq(listen["query_all"]["keyterm"], ["Acme", "opening hours"])
+
+        chat = w.oa.requests_for("chat")[0]["json"]
+        check_eq(chat["temperature"], 0.3, "the override's temperature")
+        check_eq(chat["stream"], True)
+        check_eq(chat["stream_options"], {"include_usage": True})
+        check_eq(chat["messages"][0], {"role": "system",
+                                       "content": "You are the front desk."})
+        check("end_call" in [t["function"]["name"] for t in chat["tools"]],
+              "end_call offered", chat["tools"])
+
+        tts = w.el.requests_for("stream")[-1]
+        check_eq(tts["voice_id"], "EXAVITQu4vr4xnSDxMKL")
+        check_eq(tts["output_format"], "pcm_8000")
+        vs = tts["json"]["voice_settings"]
+        check_eq((vs["stability"], vs["similarity_boost"], vs["speed"]),
+                 (0.4, 0.6, 1.1), "voice settings")
+
+
+@case
 def rate_limited_then_ok():
     with World() as w:
         w.oa.script("429:100", "ok")
@@ -324,6 +413,12 @@ def barge_in():
         t_int = [t for t, e in s.events if e["type"] == "interrupted"][0]
         late = [t for t, _ in s.frames if t > t_int + 0.06]
         check_eq(len(late), 0, "reply audio after the interruption")
+        reply = [t for t, _ in s.frames[n0:] if t <= t_int]
+        # Paced in real time: never more than the lead of two frames (and
+        # the one due) ahead of the clock; bursts would break this.
+        for k, t in enumerate(reply):
+            check(t - reply[0] >= (k - 3) * 0.020 - 0.005,
+                  "frame %d of the reply came early" % k, t - reply[0])
         heard = s.wait_event("transcript", pred=lambda e: e["role"] ==
                              "assistant" and e["text"] != "Hello, how can I "
                              "help?")
@@ -331,6 +426,12 @@ def barge_in():
               heard)
         check(long_reply.startswith(heard["text"].rstrip(".")[:20]),
               "a prefix of the reply", heard)
+        # The fake speaks 60 ms a character: the history holds as much of
+        # the reply as the frames that reached the caller carried.
+        said = len(heard["text"].rstrip("."))
+        played = len(reply) * 20 // 60
+        check(abs(said - played) <= 15, "heard text matches the audio "
+              "played", said, played, heard)
         s.stop()
         s.wait_closed()
         msgs = w.call(call_id).json["messages"]
@@ -401,6 +502,47 @@ def control_api():
 
 
 @case
+def calls_api():
+    """GET /calls pages and filters, GET /calls/{id} has the messages."""
+    with World() as w:
+        ids = []
+        for _ in range(3):
+            s = w.session()
+            ids.append(s.start(w.assistant)["call_id"])
+            first_message_heard(s)
+            s.stop()
+            s.wait_closed()
+
+        def get(query, status=200):
+            r = w.d.request("GET", API + "/calls" + query, key=w.key)
+            check_eq(r.status, status, "GET /calls" + query)
+            return r.json
+
+        page = get("?limit=2")
+        check_eq(page["pagination"], {"total": 3, "limit": 2, "offset": 0})
+        rest = get("?limit=2&offset=2")
+        check_eq(len(page["calls"]) + len(rest["calls"]), 3, "pages")
+        check_eq({c["id"] for c in page["calls"] + rest["calls"]}, set(ids),
+                 "every call once")
+        check_eq(get("?status=ended")["pagination"]["total"], 3)
+        check_eq(get("?status=in-progress")["calls"], [])
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        check_eq(get("?start_date=" + today)["pagination"]["total"], 3)
+        check_eq(get("?end_date=2000-01-01")["calls"], [], "before")
+        for bad in ("?limit=0", "?limit=101", "?offset=-1", "?status=odd",
+                    "?start_date=yesterday"):
+            check_eq(get(bad, 400)["error"], "invalid_request", bad)
+
+        call = w.call(ids[0]).json
+        check_eq(call["id"], ids[0])
+        check_eq(call["direction"], "web")
+        check_eq(call["messages"], [{"role": "assistant",
+                                     "content": "Hello, how can I help?"}])
+        check(call["duration_seconds"] is not None, "a duration", call)
+        check_eq(w.call("no-such-call").status, 404)
+
+
+@case
 def end_call_tool():
     with World() as w:
         w.oa.script("tool:end_call")
@@ -410,6 +552,110 @@ def end_call_tool():
         s.stream(speech_pcm("Goodbye.") + silence(1.0),
                  stop_when=s.closed.is_set)
         check_eq(s.wait_event("ended")["reason"], "assistant-ended-call")
+
+
+@case
+def end_call_after_goodbye():
+    goodbye = "Goodbye, and have a very nice day!"
+    with World() as w:
+        w.oa.script("reply_tool:%s|end_call" % goodbye)
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        first_message_heard(s)
+        n0 = len(s.frames)
+        s.stream(speech_pcm("That is all, thank you.") + silence(1.0),
+                 stop_when=s.closed.is_set)
+        ended = s.wait_event("ended")
+        check_eq(ended["reason"], "assistant-ended-call")
+        check("interrupted" not in s.types(), "the goodbye was not cut")
+        heard = assistant_turns(s)[-1]
+        check_eq(heard["text"], goodbye, "the whole goodbye was heard")
+        # All of its audio (20 ms a character) went out before the end.
+        t_end = [t for t, e in s.events if e["type"] == "ended"][0]
+        sent = sum(len(f) for t, f in s.frames[n0:] if t <= t_end)
+        want = len(goodbye) * 20 * RATE * 2 // 1000
+        check(sent >= want, "goodbye audio before ended", sent, want)
+        s.wait_closed()
+        msgs = w.call(call_id).json["messages"]
+        check_eq(msgs[-1], {"role": "assistant", "content": goodbye},
+                 "the goodbye in the transcript")
+
+
+@case
+def utterance_end_ends_turn():
+    # Endpointing never fires (noise, say): UtteranceEnd ends the turn.
+    with World(deepgram_opts={"speech_final": False}) as w:
+        s = w.session()
+        s.start(w.assistant)
+        first_message_heard(s)
+        s.stream(speech_pcm("What are your opening hours?") + silence(2.0))
+        wait_for(lambda: len(assistant_turns(s)) >= 2, 20, "the reply")
+        sent = w.dg.requests_for("listen")[0]["sent"]
+        check(any(m.get("type") == "UtteranceEnd" for m in sent),
+              "an UtteranceEnd was sent")
+        check(not any(m.get("speech_final") for m in sent),
+              "no speech_final was sent", sent)
+        check("opening hours" in assistant_turns(s)[1]["text"].lower(),
+              "the reply to the turn", assistant_turns(s))
+        s.stop()
+        s.wait_closed()
+
+
+@case
+def first_sentence_starts_tts():
+    reply = ("Sure, we open at nine. After that we stay open until six in "
+             "the evening, every single day of the week, holidays too.")
+    with World(openai_opts={"token_ms": 150}) as w:
+        w.oa.script("reply:" + reply)
+        s = w.session()
+        s.start(w.assistant)
+        first_message_heard(s)
+        s.stream(speech_pcm("When do you open?") + silence(1.0))
+        wait_for(lambda: len(assistant_turns(s)) >= 2, 30, "the reply")
+        chat = w.oa.requests_for("chat")[0]
+        tts = [r for r in w.el.requests_for("stream")
+               if r["time"] > chat["time"]]
+        check_eq(tts[0]["text"], "Sure, we open at nine.", "first sentence")
+        # The model streams for about 20 * 150 ms; the first sentence
+        # went to TTS while it was still talking.
+        stream_s = (len(reply.split()) - 1) * 0.150
+        check(tts[0]["time"] - chat["time"] < stream_s / 2,
+              "TTS started before the reply was complete",
+              tts[0]["time"] - chat["time"], stream_s)
+        check_eq(assistant_turns(s)[1]["text"], reply, "the whole reply")
+        s.stop()
+        s.wait_closed()
+
+
+@case
+def backchannel_no_barge_in():
+    long_reply = ("Our opening hours are from nine in the morning until six "
+                  "in the evening on weekdays, and on Saturdays from ten "
+                  "until four.")
+    with World(transcripts=("What are your opening hours", "Okay"),
+               ms_per_char=40) as w:
+        w.oa.script("reply:" + long_reply)
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        first_message_heard(s)
+        n0 = len(s.frames)
+        s.stream(speech_pcm("What are your opening hours?") + silence(1.0))
+        wait_for(lambda: len(s.frames) > n0 + 25, 20, "the reply to play")
+        # "Okay" over the reply is a backchannel, not a new turn.
+        s.stream(speech_pcm("Okay.") + silence(0.8))
+        w.dg.wait_for(lambda: any(
+            "okay" in f.lower()
+            for f in w.dg.requests_for("listen")[0]["finals"]), 10,
+            "the backchannel transcribed")
+        wait_for(lambda: len(assistant_turns(s)) >= 2, 20, "the reply")
+        check("interrupted" not in s.types(), "no barge-in", s.types())
+        check_eq(assistant_turns(s)[1]["text"], long_reply, "reply whole")
+        check_eq(len(w.oa.requests_for("chat")), 1, "no turn for okay")
+        s.stop()
+        s.wait_closed()
+        msgs = w.call(call_id).json["messages"]
+        users = [m["content"] for m in msgs if m["role"] == "user"]
+        check_eq(len(users), 1, "no user turn for okay: %s" % users)
 
 
 @case
@@ -527,12 +773,16 @@ def silence_timeout():
 @case
 def bad_input():
     with World() as w:
-        def expect(send, code):
+        def expect(send, code, close=1008):
             s = w.session()
             send(s)
             e = s.wait_event("error")
             check_eq(e["error"], code, "error code")
-            s.wait_closed()
+            # A close frame, not a dropped connection: 1008 before the
+            # call runs, 1000 after its ended event.
+            check_eq(s.wait_closed(), close, "close code after " + code)
+            if close == 1000:
+                check_eq(s.wait_event("ended")["reason"], "error")
 
         start = {"type": "start", "assistant_id": w.assistant,
                  "audio": {"encoding": "pcm_s16le", "sample_rate": RATE}}
@@ -550,20 +800,34 @@ def bad_input():
         expect(lambda s: s.send_json(dict(start, assistant_override={
             "llm_config": {"temperature": 7}})), "invalid_override")
 
+        expect(lambda s: s.send_text('{"type": "start", "pad": "%s"}' %
+                                     ("x" * 70 * 1024)), "message_too_large")
+        expect(lambda s: s.send_json({"audio": {}}), "invalid_message")
+
         def oversized(s):
             s.start(w.assistant)
             s.send_audio(b"\0" * (70 * 1024))
-        expect(oversized, "message_too_large")
+        expect(oversized, "message_too_large", 1000)
 
         def odd(s):
             s.start(w.assistant)
             s.send_audio(b"\0" * 641)
-        expect(odd, "invalid_audio")
+        expect(odd, "invalid_audio", 1000)
 
         def unknown_type(s):
             s.start(w.assistant)
             s.send_json({"type": "dance"})
-        expect(unknown_type, "unknown_message_type")
+        expect(unknown_type, "unknown_message_type", 1000)
+
+        def second_start(s):
+            s.start(w.assistant)
+            s.send_json(start)
+        expect(second_start, "invalid_message", 1000)
+
+        def bad_opus(s):
+            s.start(w.assistant, encoding="opus")
+            s.send_audio(b"\xff" * 3)
+        expect(bad_opus, "invalid_audio", 1000)
 
         # No key, and a wrong token in start.
         s = Session(w.d)
@@ -581,6 +845,20 @@ def bad_input():
                     body={"is_active": False})
         expect(lambda s: s.send_json(start), "assistant_inactive")
         check_eq(w.d.request("GET", "/healthz").status, 200)
+        # Every failed start left no call behind; the started ones ended.
+        calls = w.d.request("GET", API + "/calls?limit=100",
+                            key=w.key).json["calls"]
+        check_eq({c["status"] for c in calls}, {"ended"}, "calls")
+
+
+@case
+def start_timeout():
+    with World() as w:
+        s = w.session()
+        t0 = time.monotonic()
+        check_eq(s.wait_event("error", timeout=15)["error"], "start_timeout")
+        check(time.monotonic() - t0 >= 9.5, "after ten seconds")
+        check_eq(s.wait_closed(), 1008)
 
 
 if __name__ == "__main__":
