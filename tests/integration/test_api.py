@@ -304,6 +304,43 @@ def rate_limit():
 
 
 @case
+def rate_headers_on_every_answer():
+    """Errors carry the rate-limit headers too, and count against the
+    limit: a refused body (413) as much as a bad method or a bad type."""
+    with Daemon(rate_limit=20) as d:
+        _, key = d.org()
+        big = b'{"provider": "openai", "api_key": "' + b"x" * 70000 + b'"}'
+        answers = [
+            ("GET", API + "/byok", {}, 200),
+            ("GET", API + "/nowhere", {}, 404),
+            ("PUT", API + "/byok", {"body": {}}, 405),
+            ("POST", API + "/byok", {"raw": b"a=b", "content_type":
+                                     "application/x-www-form-urlencoded"},
+             415),
+            ("POST", API + "/byok", {"raw": b"{oops"}, 400),
+            ("POST", API + "/byok", {"raw": big}, 413),
+            ("GET", API + "/assistants/nope", {}, 404),
+        ]
+        for i, (method, path, kw, status) in enumerate(answers):
+            r = d.request(method, path, key=key, **kw)
+            what = "%s %s" % (method, path)
+            check_eq(r.status, status, what)
+            check_eq(r.headers.get("x-ratelimit-limit"), "20", what)
+            check_eq(r.headers.get("x-ratelimit-remaining"), str(19 - i),
+                     what)
+            check("x-ratelimit-reset" in r.headers, what)
+            check("retry-after" not in r.headers, what)
+        check_eq(d.request("PUT", API + "/byok", key=key, body={})
+                 .headers.get("allow"), "GET, POST, DELETE", "Allow header")
+        # Without a key the budget is the client address's: a 401 and a
+        # 413 without a key both carry it, and neither is a 413 leak of
+        # the route (the key is checked first).
+        r = d.request("POST", API + "/byok", raw=big)
+        check_eq(r.status, 401, "no key, large body")
+        check_eq(r.headers.get("x-ratelimit-limit"), "20")
+
+
+@case
 def unix_socket():
     with Daemon() as d:
         _, key = d.org()
