@@ -269,10 +269,36 @@ static void health(struct sv_http_req *req)
 }
 
 
+static bool is_api_path(const char *path)
+{
+    return strncmp(path, API_PREFIX "/", sizeof(API_PREFIX)) == 0;
+}
+
+
+bool sv_api_admit(struct sv_http_req *req)
+{
+    char client[96];
+
+    /* Once per request: the rate is taken here and nowhere else. */
+    if (req->has_reply || req->has_rate || !is_api_path(req->path))
+        return !req->has_reply;
+    if (authenticate(req) < 0) {
+        peer_client(req, client, sizeof(client));
+        if (!take_rate(req, client))
+            return false;
+        sv_http_error(req, 401, "unauthorized",
+                      "missing or unknown API key (Authorization: Bearer "
+                      "<key>)",
+                      NULL);
+        return false;
+    }
+    return take_rate(req, req->key_id);
+}
+
+
 void sv_api_dispatch(struct sv_http_req *req)
 {
     const struct route *route;
-    char client[96];
     char allow[48];
     const char *path = req->path;
 
@@ -280,23 +306,13 @@ void sv_api_dispatch(struct sv_http_req *req)
         health(req);
         return;
     }
-    if (strncmp(path, API_PREFIX "/", sizeof(API_PREFIX)) != 0) {
+    if (!is_api_path(path)) {
         sv_http_error(req, 404, "not_found", "no such path", NULL);
         return;
     }
     path += sizeof(API_PREFIX) - 1;
 
-    if (authenticate(req) < 0) {
-        peer_client(req, client, sizeof(client));
-        if (!take_rate(req, client))
-            return;
-        sv_http_error(req, 401, "unauthorized",
-                      "missing or unknown API key (Authorization: Bearer "
-                      "<key>)",
-                      NULL);
-        return;
-    }
-    if (!take_rate(req, req->key_id))
+    if (!sv_api_admit(req))
         return;
 
     route = find_route(req, path, allow, sizeof(allow));

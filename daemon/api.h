@@ -25,6 +25,15 @@ void sv_api_free(struct sv_api *api);
  */
 void sv_api_dispatch(struct sv_http_req *req);
 
+/*
+ * Authenticates an /api/v1 request and applies the rate limit, once per
+ * request (later calls return at once). Returns true when the request
+ * may go on; false when it has been answered (401 or 429). Other paths
+ * pass untouched. The server calls it early for a body it refuses (413),
+ * so that such an answer carries the rate-limit headers too.
+ */
+bool sv_api_admit(struct sv_http_req *req);
+
 /* The daemon a request belongs to. */
 struct sv_daemon *sv_api_daemon(struct sv_http_req *req);
 

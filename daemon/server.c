@@ -114,8 +114,9 @@ static int on_http(struct sv_server *s, struct lws *wsi,
     }
     if ((size_t)len > req->body_limit_bytes) {
         req->body_too_large = true;
-        sv_http_error(req, 413, "payload_too_large",
-                      "request body is larger than the limit", NULL);
+        if (sv_api_admit(req))
+            sv_http_error(req, 413, "payload_too_large",
+                          "request body is larger than the limit", NULL);
         return 0;
     }
     if (len == 0)
@@ -130,8 +131,9 @@ static int on_body(struct sv_http_req *req, const void *in, size_t len)
         return 0;
     if (req->body.len + len > req->body_limit_bytes) {
         req->body_too_large = true;
-        sv_http_error(req, 413, "payload_too_large",
-                      "request body is larger than the limit", NULL);
+        if (sv_api_admit(req))
+            sv_http_error(req, 413, "payload_too_large",
+                          "request body is larger than the limit", NULL);
         return 0;
     }
     sv_buf_append(&req->body, in, len);

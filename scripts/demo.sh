@@ -2,9 +2,10 @@
 # The README's first command: builds sovereignd, starts it on a private
 # state directory with an embedded default configuration (a generated
 # master key, a demo organization, an assistant), holds one voice call
-# through the client with the spoken question in demo/question.wav, prints
-# the conversation and the per-turn latency table, leaves the reply audio
-# in .demo/reply.wav, and stops the daemon.
+# through the client with the spoken question in demo/question.wav (its
+# words are in demo/question.txt; espeak-ng's en-us voice at 16 kHz after
+# 1.5 s of quiet), prints the conversation and the per-turn latency
+# table, leaves the reply audio in .demo/reply.wav, and stops the daemon.
 #
 # Without provider keys the assistant uses the offline engines
 # (pocketsphinx, the echo responder, espeak-ng): no keys, no network. With
@@ -53,10 +54,13 @@ port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' \
 echo "demo: sovereignd serves on 127.0.0.1:$port and unix:$state/sovereignd.sock"
 
 key=$(ctl org create "Demo" | sed -n 's/.*"api_key": "\([^"]*\)".*/\1/p')
+[ -n "$key" ] || { echo "demo: could not create an organization" >&2; exit 1; }
 export SOVEREIGN_API_KEY="$key"
 
+offline=yes
 if [ -n "${DEEPGRAM_API_KEY:-}" ] && [ -n "${OPENAI_API_KEY:-}" ] &&
     [ -n "${ELEVENLABS_API_KEY:-}" ]; then
+    offline=no
     echo "demo: provider keys found: Deepgram, OpenAI and ElevenLabs"
     body='{"name": "Demo", "first_message": "Hello! Ask me anything.",
            "llm_config": {"messages": [{"role": "system", "content":
@@ -72,17 +76,32 @@ assistant=$(curl -s -X POST -H "Authorization: Bearer $key" \
     -H "Content-Type: application/json" -d "$body" \
     "http://127.0.0.1:$port/api/v1/assistants" |
     sed -n 's/.*"id":"\([^"]*\)".*/\1/p' | head -n 1)
+[ -n "$assistant" ] || {
+    echo "demo: could not create the assistant; the daemon's log:" >&2
+    cat "$state/daemon.log" >&2
+    exit 1
+}
 
 input=demo/question.wav
 output=$state/reply.wav
-[ "${1:-}" = "mic" ] && input=mic
-echo "demo: calling assistant $assistant with $input"
+if [ "${1:-}" = "mic" ]; then
+    input=mic
+    echo "demo: calling assistant $assistant; speak into the microphone," \
+        "Ctrl-C hangs up"
+else
+    echo "demo: calling assistant $assistant with $input, which says:" \
+        "\"$(cat demo/question.txt)\""
+fi
+if [ $offline = yes ]; then
+    echo "demo: (the offline recognizer gets a word or two wrong; the echo" \
+        "responder repeats what it heard: see KNOWN_ISSUES.md)"
+fi
 echo
 "$build/daemon/sovereignctl" --config "$state/sovereignd.conf" call \
     --assistant "$assistant" --input "$input" --output "$output" \
-    --socket "$state/sovereignd.sock"
+    --socket "$state/sovereignd.sock" 2>&1
 echo
-echo "demo: the reply audio is in $output"
+echo "demo: the reply audio is in $output (play it with: aplay $output)"
 
 kill -TERM $pid
 wait $pid

@@ -8,7 +8,7 @@ libuv1-dev libwebsockets-dev libwebsockets-evlib-uv libcurl4-openssl-dev
 libjansson-dev libsodium-dev libsqlite3-dev libsystemd-dev libinih-dev
 libopus-dev libspeexdsp-dev libsndfile1-dev portaudio19-dev
 libespeak-ng-dev espeak-ng-data espeak-ng libpocketsphinx-dev
-pocketsphinx-en-us libasound2-plugins alsa-utils sox systemd sqlite3"
+pocketsphinx-en-us libasound2-plugins alsa-utils sox systemd sqlite3 curl"
 
 missing=""
 for p in $PKGS; do

@@ -89,7 +89,7 @@ class Daemon:
     """One sovereignd process with its own state directory."""
 
     def __init__(self, tmp=None, extra_conf="", env=None, providers=None,
-                 rate_limit=1000, start=True):
+                 rate_limit=1000, start=True, log_level="info"):
         self.tmp = tmp or tempfile.mkdtemp(prefix="sv-test-")
         self.conf = os.path.join(self.tmp, "sovereignd.conf")
         self.store = os.path.join(self.tmp, "sovereign.db")
@@ -107,7 +107,8 @@ class Daemon:
         self.responses = []
         lines = ["[server]", "listen = 127.0.0.1:0",
                  "unix_socket = %s" % self.sock,
-                 "rate_limit = %d" % rate_limit, "log_level = info", "",
+                 "rate_limit = %d" % rate_limit,
+                 "log_level = %s" % log_level, "",
                  "[store]", "path = %s" % self.store, "",
                  "[vault]", "master_key_file = %s" % self.master, ""]
         for name, url_opts in (providers or {}).items():

@@ -3,12 +3,18 @@
 import os
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import threading
 
 from harness import (Daemon, case, check, check_eq, main, wait_for,
                      SOVEREIGND)
+
+from fake_deepgram import FakeDeepgram
+from fake_elevenlabs import FakeElevenLabs
+from fake_openai import FakeOpenAI
+from fake_resend import FakeResend
 
 API = "/api/v1"
 PROVIDERS = ["deepgram", "openai", "elevenlabs", "resend"]
@@ -198,6 +204,41 @@ def assistants_crud():
 
 
 @case
+def agents_alias():
+    """/agents serves every assistant method, on the same objects."""
+    with Daemon() as d:
+        _, key = d.org()
+        _, other = d.org("Other")
+        r = d.request("POST", API + "/agents", key=key,
+                      body={"name": "Via agents"})
+        check_eq(r.status, 201, "create under /agents")
+        aid = r.json["assistant"]["id"]
+        check_eq([a["id"] for a in d.request("GET", API + "/assistants",
+                                             key=key).json["assistants"]],
+                 [aid], "seen under /assistants")
+        check_eq([a["id"] for a in d.request("GET", API + "/agents",
+                                             key=key).json["assistants"]],
+                 [aid], "listed under /agents")
+        r = d.request("PATCH", API + "/agents/" + aid, key=key,
+                      body={"first_message": "Hoi"})
+        check_eq(r.status, 200, "patch under /agents")
+        check_eq(d.request("GET", API + "/assistants/" + aid, key=key)
+                 .json["assistant"]["first_message"], "Hoi", "patched")
+        r = d.request("POST", API + "/agents", key=key,
+                      body={"name": "x", "colour": "red"})
+        check_eq((r.status, r.json.get("param")), (400, "colour"),
+                 "validation under /agents")
+        check_eq(d.request("GET", API + "/agents/" + aid, key=other).status,
+                 404, "another org's id under /agents")
+        check_eq(d.request("PUT", API + "/agents/" + aid, key=key,
+                           body={}).status, 405, "PUT under /agents")
+        check_eq(d.request("DELETE", API + "/agents/" + aid, key=key).json,
+                 {"success": True}, "delete under /agents")
+        check_eq(d.request("GET", API + "/assistants/" + aid, key=key)
+                 .status, 404, "gone under /assistants")
+
+
+@case
 def assistants_validation():
     with Daemon() as d:
         org, key = d.org()
@@ -304,6 +345,43 @@ def rate_limit():
 
 
 @case
+def rate_headers_on_every_answer():
+    """Errors carry the rate-limit headers too, and count against the
+    limit: a refused body (413) as much as a bad method or a bad type."""
+    with Daemon(rate_limit=20) as d:
+        _, key = d.org()
+        big = b'{"provider": "openai", "api_key": "' + b"x" * 70000 + b'"}'
+        answers = [
+            ("GET", API + "/byok", {}, 200),
+            ("GET", API + "/nowhere", {}, 404),
+            ("PUT", API + "/byok", {"body": {}}, 405),
+            ("POST", API + "/byok", {"raw": b"a=b", "content_type":
+                                     "application/x-www-form-urlencoded"},
+             415),
+            ("POST", API + "/byok", {"raw": b"{oops"}, 400),
+            ("POST", API + "/byok", {"raw": big}, 413),
+            ("GET", API + "/assistants/nope", {}, 404),
+        ]
+        for i, (method, path, kw, status) in enumerate(answers):
+            r = d.request(method, path, key=key, **kw)
+            what = "%s %s" % (method, path)
+            check_eq(r.status, status, what)
+            check_eq(r.headers.get("x-ratelimit-limit"), "20", what)
+            check_eq(r.headers.get("x-ratelimit-remaining"), str(19 - i),
+                     what)
+            check("x-ratelimit-reset" in r.headers, what)
+            check("retry-after" not in r.headers, what)
+        check_eq(d.request("PUT", API + "/byok", key=key, body={})
+                 .headers.get("allow"), "GET, POST, DELETE", "Allow header")
+        # Without a key the budget is the client address's: a 401 and a
+        # 413 without a key both carry it, and neither is a 413 leak of
+        # the route (the key is checked first).
+        r = d.request("POST", API + "/byok", raw=big)
+        check_eq(r.status, 401, "no key, large body")
+        check_eq(r.headers.get("x-ratelimit-limit"), "20")
+
+
+@case
 def unix_socket():
     with Daemon() as d:
         _, key = d.org()
@@ -363,11 +441,13 @@ def sigkill_during_writes():
            .json["assistants"]}
     missing = [a for a in acked if a not in ids]
     check_eq(missing, [], "acknowledged writes lost")
-    r = subprocess.run(["sqlite3", d.store, "PRAGMA integrity_check;"],
-                       capture_output=True, text=True)
-    if r.returncode == 0:
-        check_eq(r.stdout.strip(), "ok", "integrity check")
     d.stop()
+    db = sqlite3.connect(d.store)
+    try:
+        check_eq(db.execute("PRAGMA integrity_check").fetchall(), [("ok",)],
+                 "integrity check")
+    finally:
+        db.close()
 
 
 @case
@@ -398,21 +478,30 @@ def notify_ready_stopping():
 @case
 def vault_refusals():
     d = Daemon(start=False)
-    # Readable by others: refused.
-    os.chmod(d.master, 0o644)
-    d.start(expect_ready=False)
-    check(d.wait_exit() != 0, "refused a 0644 master key")
-    check("master" in d.log() or d.master in d.log(), "says why")
+    # Readable by others or by the group: refused, saying why.
+    for mode in (0o644, 0o640, 0o604, 0o620):
+        os.chmod(d.master, mode)
+        d.start(expect_ready=False)
+        check(d.wait_exit() != 0, "refused a %o master key" % mode)
+        check("%s: mode %04o lets group or others access the master key"
+              % (d.master, mode) in d.log_since_start(), "says why",
+              d.log_since_start())
+        check("ready" not in d.log_since_start(), "never served")
     os.chmod(d.master, 0o600)
     # Malformed.
     with open(d.master, "w") as f:
         f.write("not a key\n")
     d.start(expect_ready=False)
     check(d.wait_exit() != 0, "refused a malformed key")
+    check(d.master + ": " in d.log_since_start() and
+          "ready" not in d.log_since_start(), "names the file",
+          d.log_since_start())
     # Missing.
     os.unlink(d.master)
     d.start(expect_ready=False)
     check(d.wait_exit() != 0, "refused a missing key")
+    check(d.master + ": No such file" in d.log_since_start(),
+          "names the file", d.log_since_start())
     # vault init writes 0600 and never overwrites.
     d.ctl("vault", "init", parse=False)
     check_eq(stat.S_IMODE(os.stat(d.master).st_mode), 0o600, "mode")
@@ -427,44 +516,139 @@ def vault_refusals():
 @case
 def config_errors():
     d = Daemon(start=False)
+    with open(d.conf) as f:
+        line = len(f.read().splitlines()) + 2
     with open(d.conf, "a") as f:
         f.write("[provider.openai]\napi_key = sk-inline\n")
     r = subprocess.run([SOVEREIGND, "--config", d.conf], capture_output=True,
                        text=True, timeout=20)
     check(r.returncode != 0, "inline key refused")
-    check(d.conf + ":" in r.stderr, "names the file and line", r.stderr)
+    check("%s:%d: [provider.openai] api_key: keys may not sit in the "
+          "config file" % (d.conf, line) in r.stderr,
+          "names the file, line and key", r.stderr)
     check("sk-inline" not in r.stderr, "does not print the key")
+    # A bad value elsewhere, also through the daemon binary.
+    with open(d.conf, "w") as f:
+        f.write("[server]\nlisten = 127.0.0.1:0\n\n[store]\n"
+                "path = %s\nbogus = 1\n" % d.store)
+    r = subprocess.run([SOVEREIGND, "--config", d.conf], capture_output=True,
+                       text=True, timeout=20)
+    check(r.returncode != 0, "unknown setting refused")
+    check("%s:6: [store] bogus: unknown setting" % d.conf in r.stderr,
+          "names the file, line and key", r.stderr)
     r = subprocess.run([SOVEREIGND, "--config", "/nonexistent.conf"],
                        capture_output=True, text=True, timeout=20)
     check(r.returncode != 0 and "/nonexistent.conf" in r.stderr,
           "missing file named", r.stderr)
 
 
+def scan_at_rest(d, needles):
+    """Fails when one of needles is in the database file, its WAL or its
+    shared memory; returns the bytes read, for a positive control."""
+    blobs = b""
+    for name in os.listdir(d.tmp):
+        if name.startswith(os.path.basename(d.store)):
+            with open(os.path.join(d.tmp, name), "rb") as f:
+                data = f.read()
+            for k in needles:
+                check(k.encode() not in data,
+                      "plaintext %s... found in %s" % (k[:12], name))
+            blobs += data
+    return blobs
+
+
 @case
 def secrets_never_leak():
-    keys = ["sk-LEAKCHECK-openai-0001", "dg-LEAKCHECK-deepgram-0002",
-            "xi-LEAKCHECK-eleven-0003", "re_LEAKCHECK_resend_0004",
-            "sk-LEAKCHECK-rotated-0005"]
-    d = Daemon()
-    _, api_key = d.org()
-    for p, k in zip(PROVIDERS, keys):
+    """The plaintext of every key used here (BYOK keys that travel to
+    fake providers for a check, a key they refuse, a rotation, the
+    organization's API key) is in no log line at debug level, no response
+    body, and no byte of the database files, WAL included, before and
+    after a checkpoint."""
+    keys = {"deepgram": "dg-LEAKCHECK-deepgram-0002",
+            "openai": "sk-LEAKCHECK-openai-0001",
+            "elevenlabs": "xi-LEAKCHECK-eleven-0003",
+            "resend": "re_LEAKCHECK_resend_0004"}
+    rotated = "sk-LEAKCHECK-rotated-0005"
+    refused = "sk-LEAKCHECK-refused-0006"
+    fakes = {"deepgram": FakeDeepgram(keys={keys["deepgram"]}),
+             "openai": FakeOpenAI(keys={keys["openai"], rotated}),
+             "elevenlabs": FakeElevenLabs(keys={keys["elevenlabs"]}),
+             "resend": FakeResend(keys={keys["resend"]})}
+    routes = {"deepgram": "projects", "openai": "models",
+              "elevenlabs": "voices", "resend": "domains"}
+    for f in fakes.values():
+        f.start()
+    try:
+        d = Daemon(log_level="debug", providers={
+            p: {"url": f.url, "validate_keys": "true"}
+            for p, f in fakes.items()})
+        _, api_key = d.org("LeakCheck Org")
+        for p in PROVIDERS:
+            r = d.request("POST", API + "/byok", key=api_key,
+                          body={"provider": p, "api_key": keys[p]})
+            check_eq(r.status, 200, "%s key accepted" % p)
         r = d.request("POST", API + "/byok", key=api_key,
-                      body={"provider": p, "api_key": k})
-        check_eq(r.status, 200)
-    d.request("POST", API + "/byok", key=api_key,
-              body={"provider": "openai", "api_key": keys[4]})
-    d.request("GET", API + "/byok", key=api_key)
-    d.request("DELETE", API + "/byok", key=api_key,
-              body={"provider": "deepgram"})
-    d.stop()
-    blobs = [d.log().encode()] + d.responses
-    for name in os.listdir(d.tmp):
-        if name.startswith("sovereign.db"):
-            with open(os.path.join(d.tmp, name), "rb") as f:
-                blobs.append(f.read())
-    for k in keys + [api_key]:
-        for b in blobs:
-            check(k.encode() not in b, "plaintext %s found" % k[:8])
+                      body={"provider": "openai", "api_key": refused})
+        check_eq(r.status, 422, "refused key")
+        r = d.request("POST", API + "/byok", key=api_key,
+                      body={"provider": "openai", "api_key": rotated})
+        check_eq(r.status, 200, "rotation")
+        d.request("GET", API + "/byok", key=api_key)
+        d.request("DELETE", API + "/byok", key=api_key,
+                  body={"provider": "deepgram"})
+        # Each key really went to its provider, in the clear, so that the
+        # daemon had it in hand while it logged at debug level.
+        for p, f in fakes.items():
+            sent = {q["key"] for q in f.requests_for(routes[p])}
+            check(keys[p] in sent, "%s key sent to the provider" % p, sent)
+        check(refused in {q["key"] for q in
+                          fakes["openai"].requests_for("models")},
+              "refused key sent")
+        needles = list(keys.values()) + [rotated, refused, api_key]
+
+        # Killed, the store keeps its WAL as the writes left it.
+        d.kill()
+        blobs = scan_at_rest(d, needles)
+        check(b"LeakCheck Org" in blobs, "the scan reads the database")
+        d.start()
+        d.request("GET", API + "/byok", key=api_key)
+        d.stop()
+        blobs = scan_at_rest(d, needles)
+        check(b"LeakCheck Org" in blobs, "the scan reads the database")
+
+        log = d.log()
+        check("keycheck: openai: key accepted" in log and " debug " in log,
+              "the log is at debug level and covers the checks", log[-2000:])
+        for k in needles:
+            check(k not in log, "plaintext %s... in the log" % k[:12])
+            for body in d.responses:
+                check(k.encode() not in body,
+                      "plaintext %s... in a response" % k[:12])
+    finally:
+        for f in fakes.values():
+            f.stop()
+
+
+@case
+def journal_prefixes():
+    """Under systemd (JOURNAL_STREAM set) every line starts with a
+    syslog priority and carries no timestamp; on a terminal or a file,
+    lines carry a timestamp and the level's name."""
+    with Daemon(env={"JOURNAL_STREAM": "8:12345"}, log_level="debug") as d:
+        _, key = d.org()
+        d.request("GET", API + "/byok", key=key)
+    lines = [x for x in d.log().splitlines() if x]
+    check(len(lines) > 5, "lines logged", lines)
+    for x in lines:
+        check(x[:3] in ("<3>", "<4>", "<5>", "<6>", "<7>"),
+              "a priority prefix", x)
+        check(not x[3:4].isdigit(), "no timestamp", x)
+    check(any(x.startswith("<5>sovereignd: ready") for x in lines),
+          "ready at NOTICE", lines)
+    with Daemon() as d:
+        pass
+    first = d.log().splitlines()[0]
+    check(first[:4].isdigit() and first[10] == "T", "a timestamp", first)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,11 @@ def hanging_provider():
                       body={"provider": "openai", "api_key": "good-key"})
         took = time.monotonic() - t0
         check_eq(r.status, 502, "unreachable provider")
-        check(took < 5, "answered within the time-out", took)
+        check_eq(r.json["error"], "provider_unreachable")
+        check("timed out" in r.json["message"], "says it timed out", r)
+        # The configured time-out (0.5 s) ends it, not some other error.
+        check(0.45 <= took < 5, "answered at the time-out", took)
+        check(fake.requests_for("models"), "the provider was asked")
         check_eq(stored(d, key, "openai"), None, "nothing stored")
         # The daemon keeps serving.
         check_eq(d.request("GET", "/healthz").status, 200)
