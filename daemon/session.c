@@ -4,7 +4,8 @@
  *
  * Life of a session: the upgrade is accepted on /api/v1/sessions only;
  * the first text message must be "start"; then binary frames carry the
- * caller's audio (PCM or one Opus packet each) and the daemon answers
+ * caller's audio (PCM, mu-law bytes or one Opus packet each) and the
+ * daemon answers
  * with JSON events and binary reply audio in the client's format. Any
  * protocol error gets an "error" event and a clean close. When the
  * client vanishes, the call ends as "customer-disconnected".
@@ -30,6 +31,7 @@
 #include "daemon/legs.h"
 #include "daemon/server.h"
 #include "pipeline/call.h"
+#include "pipeline/g711.h"
 #include "pipeline/opus_codec.h"
 #include "providers/registry.h"
 #include "store/store.h"
@@ -47,6 +49,7 @@
 enum encoding {
     ENC_PCM,
     ENC_OPUS,
+    ENC_ULAW, /* G.711 mu-law, 8 kHz; the pipeline sees PCM */
 };
 
 /* One message waiting to go out; data has LWS_PRE bytes of head room. */
@@ -182,6 +185,7 @@ static void on_call_audio(void *arg, const int16_t *pcm, size_t samples)
 {
     struct sv_session *s = arg;
     uint8_t packet[SV_OPUS_MAX_PACKET_BYTES];
+    uint8_t ulaw[8000 / 50]; /* one 20 ms frame at 8 kHz */
     size_t bytes = 0;
 
     if (s->out_audio >= MAX_QUEUED_AUDIO) {
@@ -192,6 +196,12 @@ static void on_call_audio(void *arg, const int16_t *pcm, size_t samples)
     }
     if (s->enc == ENC_PCM) {
         queue_msg(s, pcm, samples * sizeof(int16_t), true);
+        return;
+    }
+    if (s->enc == ENC_ULAW) {
+        SV_ASSERT(samples <= sizeof(ulaw));
+        sv_g711_ulaw_encode_buf(pcm, samples, ulaw);
+        queue_msg(s, ulaw, samples, true);
         return;
     }
     if (sv_opus_encode(s->enc_opus, pcm, samples, packet, sizeof(packet),
@@ -287,9 +297,11 @@ static int parse_audio(struct sv_session *s, json_t *start, char *msg,
     json_int_t rate = json_integer_value(json_object_get(audio, "sample_rate"));
 
     if (enc == NULL ||
-        (strcmp(enc, "pcm_s16le") != 0 && strcmp(enc, "opus") != 0)) {
+        (strcmp(enc, "pcm_s16le") != 0 && strcmp(enc, "opus") != 0 &&
+         strcmp(enc, "mulaw") != 0)) {
         snprintf(msg, msg_len,
-                 "audio.encoding must be \"pcm_s16le\" or \"opus\"");
+                 "audio.encoding must be \"pcm_s16le\", \"opus\" or "
+                 "\"mulaw\"");
         return -EINVAL;
     }
     if (rate != 8000 && rate != 16000 && rate != 24000 && rate != 48000) {
@@ -297,7 +309,16 @@ static int parse_audio(struct sv_session *s, json_t *start, char *msg,
                  "audio.sample_rate must be 8000, 16000, 24000 or 48000");
         return -EINVAL;
     }
-    s->enc = strcmp(enc, "opus") == 0 ? ENC_OPUS : ENC_PCM;
+    if (strcmp(enc, "mulaw") == 0 && rate != 8000) {
+        snprintf(msg, msg_len, "audio.sample_rate must be 8000 for mulaw");
+        return -EINVAL;
+    }
+    if (strcmp(enc, "opus") == 0)
+        s->enc = ENC_OPUS;
+    else if (strcmp(enc, "mulaw") == 0)
+        s->enc = ENC_ULAW;
+    else
+        s->enc = ENC_PCM;
     s->rate_hz = (unsigned)rate;
     if (s->enc == ENC_OPUS &&
         (sv_opus_dec_new(&s->dec, s->rate_hz) < 0 ||
@@ -306,6 +327,20 @@ static int parse_audio(struct sv_session *s, json_t *start, char *msg,
         return -EIO;
     }
     return 0;
+}
+
+
+/* The encoding as the protocol names it. */
+static const char *encoding_name(enum encoding enc)
+{
+    switch (enc) {
+    case ENC_OPUS:
+        return "opus";
+    case ENC_ULAW:
+        return "mulaw";
+    default:
+        return "pcm_s16le";
+    }
 }
 
 
@@ -361,6 +396,7 @@ static void on_start(struct sv_session *s, json_t *start)
     memcpy(p.org_id, s->org_id, SV_ID_LEN);
     p.assistant = assistant;
     p.sample_rate_hz = s->rate_hz;
+    p.encoding = s->enc == ENC_ULAW ? SV_AUDIO_ULAW : SV_AUDIO_PCM;
     p.stt = legs[SV_LEG_STT];
     p.llm = legs[SV_LEG_LLM];
     p.tts = legs[SV_LEG_TTS];
@@ -371,10 +407,10 @@ static void on_start(struct sv_session *s, json_t *start)
     p.h.arg = s;
 
     /* started goes first: the call may speak its first message at once. */
-    send_new(s, json_pack("{s:s, s:s, s:{s:s, s:i}}", "type", "started",
-                          "call_id", s->call_id, "audio", "encoding",
-                          s->enc == ENC_OPUS ? "opus" : "pcm_s16le",
-                          "sample_rate", (json_int_t)s->rate_hz));
+    send_new(s,
+             json_pack("{s:s, s:s, s:{s:s, s:i}}", "type", "started", "call_id",
+                       s->call_id, "audio", "encoding", encoding_name(s->enc),
+                       "sample_rate", (json_int_t)s->rate_hz));
     err = sv_call_start(&s->call, &p, msg, sizeof(msg));
     json_decref(assistant);
     if (err < 0) {
@@ -434,6 +470,20 @@ static void on_binary(struct sv_session *s, const uint8_t *data, size_t len)
             return;
         }
         sv_call_audio(s->call, (const int16_t *)(const void *)data, len / 2);
+        return;
+    }
+    if (s->enc == ENC_ULAW) {
+        /* Every byte is a sample: any length will do. */
+        for (size_t off = 0; off < len;) {
+            size_t n = len - off;
+
+            if (n > SV_ARRAY_SIZE(pcm))
+                n = SV_ARRAY_SIZE(pcm);
+
+            sv_g711_ulaw_decode_buf(data + off, n, pcm);
+            sv_call_audio(s->call, pcm, n);
+            off += n;
+        }
         return;
     }
     if (sv_opus_decode(s->dec, data, len, pcm, SV_ARRAY_SIZE(pcm), &samples) <

@@ -51,6 +51,7 @@ struct sv_call {
     char org_id[SV_ID_LEN];
     json_t *assistant; /* owned reference */
     unsigned rate_hz;
+    enum sv_audio_encoding encoding; /* the owner's edge, for TTS */
     size_t frame_samples;
     struct sv_call_handlers h;
 
@@ -836,6 +837,7 @@ static int open_legs(struct sv_call *c, char *why, size_t why_len)
     to.style = config_num(c, "tts_config", "style");
     to.speed = config_num(c, "tts_config", "speed");
     to.sample_rate_hz = c->rate_hz;
+    to.encoding = c->encoding;
     err = c->tts_p->alloc(&c->tts, &c->leg_tts.env, &to, &th);
     if (err < 0) {
         c->tts = NULL;
@@ -885,6 +887,7 @@ int sv_call_start(struct sv_call **out, struct sv_call_params *p, char *why,
     memcpy(c->org_id, p->org_id, SV_ID_LEN);
     c->assistant = json_incref(p->assistant);
     c->rate_hz = p->sample_rate_hz;
+    c->encoding = p->encoding;
     c->frame_samples = c->rate_hz * FRAME_MS / 1000;
     c->h = p->h;
     leg_take(&c->leg_stt, &p->stt);

@@ -7,8 +7,9 @@ import time
 from harness import Daemon, case, check, check_eq, main, wait_for
 from session_client import Session, silence, speech_pcm
 
+import fakeaudio
 from fake_deepgram import FakeDeepgram
-from fake_elevenlabs import FakeElevenLabs
+from fake_elevenlabs import FakeElevenLabs, synth
 from fake_openai import FakeOpenAI
 
 API = "/api/v1"
@@ -335,6 +336,64 @@ def provider_config():
         vs = tts["json"]["voice_settings"]
         check_eq((vs["stability"], vs["similarity_boost"], vs["speed"]),
                  (0.4, 0.6, 1.1), "voice settings")
+
+
+@case
+def mulaw_call():
+    """G.711 mu-law in and out at 8 kHz: ElevenLabs is asked for
+    ulaw_8000, and the caller gets its bytes in 20 ms frames."""
+    first = "Hello, how can I help?"
+    with World() as w:
+        s = w.session()
+        started = s.start(w.assistant, rate=8000, encoding="mulaw")
+        check_eq(started["audio"], {"encoding": "mulaw", "sample_rate": 8000})
+        heard = first_message_heard(s)
+        check_eq(heard["text"], first)
+        t_heard = [t for t, e in s.events if e is heard][0]
+        with s.cv:
+            greeting = b"".join(f for t, f in s.frames if t <= t_heard)
+        # The fake's mu-law, byte for byte, padded with silence to whole
+        # frames. 0x7f ("negative zero") decodes to 0 and so comes back
+        # as 0xff, the code of 0: the same sound.
+        want = synth(first, "ulaw_8000", 20).replace(b"\x7f", b"\xff")
+        want += b"\xff" * (-len(want) % 160)
+        check_eq(len(greeting), len(want), "greeting length")
+        check(greeting == want, "the greeting is ElevenLabs' mu-law")
+
+        # Caller audio as mu-law, frames of any length (here 30 ms).
+        question = fakeaudio.ulaw_encode(
+            speech_pcm("What are your opening hours?", rate=8000) +
+            silence(1.0, rate=8000))
+        n0 = len(s.frames)
+        t0 = time.monotonic()
+        for k, i in enumerate(range(0, len(question), 240)):
+            s.send_audio(question[i:i + 240])
+            delay = t0 + (k + 1) * 0.030 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        reply = wait_for(lambda: len(assistant_turns(s)) >= 2 and
+                         assistant_turns(s)[1], 20, "the reply")
+        check("opening hours" in reply["text"].lower(), "the reply", reply)
+        s.stop()
+        s.wait_closed()
+        check_eq({len(f) for _, f in s.frames}, {160}, "20 ms of mu-law")
+        # The reply: the fake's mu-law of each sentence, back to back.
+        with s.cv:
+            got = b"".join(f for _, f in s.frames[n0:])
+        spoken = [r["text"] for r in w.el.requests_for("stream")[1:]]
+        check_eq(" ".join(spoken), reply["text"], "every sentence spoken")
+        want = b"".join(synth(t, "ulaw_8000", 20) for t in spoken)
+        want = want.replace(b"\x7f", b"\xff")
+        want += b"\xff" * (-len(want) % 160)
+        check_eq(len(got), len(want), "reply length")
+        check(got == want, "the reply is ElevenLabs' mu-law")
+
+        listen = w.dg.requests_for("listen")[0]
+        check_eq((listen["query"]["encoding"], listen["query"]["sample_rate"]),
+                 ("linear16", "8000"), "the pipeline inside is PCM")
+        check(listen["utterances"] >= 1, "the caller's mu-law was heard")
+        check_eq({r["output_format"] for r in w.el.requests_for("stream")},
+                 {"ulaw_8000"})
 
 
 @case
@@ -796,6 +855,9 @@ def bad_input():
             "invalid_audio_format")
         expect(lambda s: s.send_json(dict(start, audio={
             "encoding": "pcm_s16le", "sample_rate": 11025})),
+            "invalid_audio_format")
+        expect(lambda s: s.send_json(dict(start, audio={
+            "encoding": "mulaw", "sample_rate": 16000})),
             "invalid_audio_format")
         expect(lambda s: s.send_json(dict(start, assistant_override={
             "llm_config": {"temperature": 7}})), "invalid_override")
