@@ -919,6 +919,12 @@ static int el_say(struct sv_tts *t, uint32_t seq, const char *text)
     s->seq = seq;
     s->text = sv_xstrdup(text);
     s->characters = utf8_chars(text);
+    if (seq == 0) {
+        /* A new turn: its first sentence follows nothing that was said
+         * in it (provider.h), so it gets no previous_text. */
+        free(t->last_text);
+        t->last_text = NULL;
+    }
     if (is_blank(text)) {
         /* Nothing to speak and nothing billed; report it from the loop. */
         s->state = S_DONE;

@@ -173,7 +173,12 @@ struct sv_tts_provider {
     int (*alloc)(struct sv_tts **out, const struct sv_provider_env *env,
                  const struct sv_tts_opts *opts,
                  const struct sv_tts_handlers *h);
-    /* Queues one sentence; sentences are spoken in the order given. */
+    /*
+     * Queues one sentence; sentences are spoken in the order given. seq
+     * counts the sentences of one turn (a reply) from 0, so seq 0 starts
+     * a new turn: context an adapter carries from sentence to sentence
+     * (ElevenLabs' previous_text) does not cross it.
+     */
     int (*say)(struct sv_tts *t, uint32_t seq, const char *text);
     /* Drops every queued and running sentence; no callback for them. */
     void (*cancel)(struct sv_tts *t);

@@ -1002,6 +1002,45 @@ SV_TEST(reuse)
 }
 
 
+/*
+ * previous_text links the sentences of one turn only: the first sentence
+ * of the next turn (seq 0 again) is sent without the last one before it.
+ */
+SV_TEST(turns)
+{
+    static const char *const second[] = {"Sure.", "We open at nine."};
+    struct fake f;
+    struct env e;
+    json_t *log;
+    json_t *body;
+
+    fake_start(&f, NULL);
+    env_init(&e, &f, "good-key");
+    env_alloc(&e);
+    CHECK_EQ(sv_tts_elevenlabs.say(e.tts, 0, texts[0]), 0);
+    CHECK_EQ(sv_tts_elevenlabs.say(e.tts, 1, texts[1]), 0);
+    run_until_done(&e, 2, 3000);
+    /* The next reply, after the first was heard completely. */
+    CHECK_EQ(sv_tts_elevenlabs.say(e.tts, 0, second[0]), 0);
+    CHECK_EQ(sv_tts_elevenlabs.say(e.tts, 1, second[1]), 0);
+    run_until_done(&e, 4, 3000);
+    log = fake_requests(&f);
+    CHECK_EQ(json_array_size(log), 4);
+    body = json_object_get(json_array_get(log, 1), "json");
+    CHECK_STR(json_string_value(json_object_get(body, "previous_text")),
+              texts[0]);
+    body = json_object_get(json_array_get(log, 2), "json");
+    CHECK_STR(json_string_value(json_object_get(body, "text")), second[0]);
+    CHECK(json_object_get(body, "previous_text") == NULL);
+    body = json_object_get(json_array_get(log, 3), "json");
+    CHECK_STR(json_string_value(json_object_get(body, "previous_text")),
+              second[0]);
+    json_decref(log);
+    env_close(&e);
+    fake_stop(&f);
+}
+
+
 /* Blank text is done at once (from the loop), nothing asked or billed. */
 SV_TEST(blank)
 {
@@ -1031,4 +1070,5 @@ SV_TEST_MAIN(SV_CASE(three_sentences), SV_CASE(rates), SV_CASE(ulaw),
              SV_CASE(odd_split), SV_CASE(wrong_key), SV_CASE(voice_not_found),
              SV_CASE(bad_request), SV_CASE(retry), SV_CASE(drop_mid),
              SV_CASE(drop_retry), SV_CASE(stall), SV_CASE(cancel),
-             SV_CASE(free_in_callback), SV_CASE(reuse), SV_CASE(blank))
+             SV_CASE(free_in_callback), SV_CASE(reuse), SV_CASE(turns),
+             SV_CASE(blank))
