@@ -136,12 +136,33 @@ static void emit_error(struct sv_call *c, const char *code,
 }
 
 
+/*
+ * Records a turn: in the history the model sees and in the call's
+ * transcript. A user turn right after another one (no reply to the first
+ * was heard: the model failed or timed out, or the caller spoke on
+ * before its first word) joins that one in the history, so the model
+ * sees what the caller said since its last answer as one turn instead
+ * of two user messages in a row. The transcript keeps both as said.
+ */
 static void store_message(struct sv_call *c, const char *role, const char *text)
 {
+    size_t n = json_array_size(c->history);
+    json_t *last = n > 0 ? json_array_get(c->history, n - 1) : NULL;
+    const char *last_role = json_string_value(json_object_get(last, "role"));
+    const char *last_text = json_string_value(json_object_get(last, "content"));
+    char *joined;
+
     if (text[0] == '\0')
         return;
-    json_array_append_new(
-        c->history, json_pack("{s:s, s:s}", "role", role, "content", text));
+    if (strcmp(role, "user") == 0 && last_role != NULL &&
+        strcmp(last_role, "user") == 0 && last_text != NULL) {
+        joined = sv_xasprintf("%s %s", last_text, text);
+        json_object_set_new(last, "content", json_string(joined));
+        free(joined);
+    } else {
+        json_array_append_new(
+            c->history, json_pack("{s:s, s:s}", "role", role, "content", text));
+    }
     sv_store_call_add_message(c->store, c->id, role, text);
 }
 

@@ -449,6 +449,37 @@ def llm_hangs():
 
 
 @case
+def llm_failed_turn_joins_next():
+    """A turn the model failed to answer is not left dangling: the next
+    request holds what the caller said since the last answer as one user
+    message, never two user messages in a row."""
+    with World(transcripts=("What are your opening hours",
+                            "Hello are you there")) as w:
+        w.oa.script("400")
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        first_message_heard(s)
+        s.stream(speech_pcm("What are your opening hours?") + silence(1.0))
+        check_eq(s.wait_event("error", timeout=20)["error"], "llm_failed")
+        reply = turn(s, speech_pcm("Hello, are you there?"), 2)
+        check("are you there" in reply["text"].lower(), "answered", reply)
+        chats = w.oa.requests_for("chat")
+        check_eq(len(chats), 2, "one request per turn")
+        msgs = chats[1]["json"]["messages"]
+        roles = [m["role"] for m in msgs]
+        check_eq(roles, ["assistant", "user"], "the history sent")
+        text = msgs[1]["content"].lower()
+        check("opening hours" in text and "are you there" in text and
+              text.index("opening hours") < text.index("are you there"),
+              "both caller turns, in order", msgs)
+        s.stop()
+        s.wait_closed()
+        # The transcript keeps the turns as they were said.
+        roles = [m["role"] for m in w.call(call_id).json["messages"]]
+        check_eq(roles, ["assistant", "user", "user", "assistant"])
+
+
+@case
 def barge_in():
     long_reply = ("Our opening hours are from nine in the morning until six "
                   "in the evening on weekdays. On Saturdays we open at ten "
