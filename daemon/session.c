@@ -158,10 +158,15 @@ static void drop_audio(struct sv_session *s)
 /* Sends an error event, then closes once it is out. */
 static void fail(struct sv_session *s, const char *code, const char *msg)
 {
+    json_t *ev;
+
     sv_log(SV_LOG_INFO, "session: [%s] %s: %s",
            s->call_id[0] ? s->call_id : "-", code, msg);
-    send_new(s, json_pack("{s:s, s:s, s:s}", "type", "error", "error", code,
-                          "message", msg));
+    ev = json_pack("{s:s, s:s, s:s}", "type", "error", "error", code, "message",
+                   msg);
+    if (s->call_id[0] != '\0')
+        json_object_set_new(ev, "call_id", json_string(s->call_id));
+    send_new(s, ev);
     if (s->call != NULL && !sv_call_is_ended(s->call)) {
         sv_call_end(s->call, "error");
         return; /* the ended event closes */
@@ -242,15 +247,15 @@ static int auth_key(struct sv_session *s, const char *key)
 }
 
 
-/* The effective assistant: stored, with the start message's overrides. */
-static json_t *load_assistant(struct sv_session *s, json_t *start,
+/*
+ * The stored assistant the start names (new reference), or NULL with
+ * code and msg filled when it names none of the organization's.
+ */
+static json_t *find_assistant(struct sv_session *s, json_t *start,
                               const char **code, char *msg, size_t msg_len)
 {
     json_t *id = json_object_get(start, "assistant_id");
-    json_t *override = json_object_get(start, "assistant_override");
-    struct sv_assistant_err aerr;
     json_t *stored = NULL;
-    json_t *merged;
 
     if (id == NULL)
         id = json_object_get(start, "agent_id");
@@ -265,27 +270,39 @@ static json_t *load_assistant(struct sv_session *s, json_t *start,
         snprintf(msg, msg_len, "no assistant %s", json_string_value(id));
         return NULL;
     }
+    return stored;
+}
+
+
+/*
+ * The effective assistant (new reference): stored, with the start
+ * message's overrides; NULL with code and msg filled when the assistant
+ * is inactive or an override is invalid. stored stays the caller's.
+ */
+static json_t *effective_assistant(json_t *stored, json_t *start,
+                                   const char **code, char *msg, size_t msg_len)
+{
+    json_t *override = json_object_get(start, "assistant_override");
+    struct sv_assistant_err aerr;
+    json_t *merged;
+
     if (!json_is_true(json_object_get(stored, "is_active"))) {
-        json_decref(stored);
         *code = "assistant_inactive";
         snprintf(msg, msg_len, "assistant %s is not active",
-                 json_string_value(id));
+                 json_string_value(json_object_get(stored, "id")));
         return NULL;
     }
-    if (override != NULL && !json_is_null(override)) {
-        if (sv_assistant_check(override, false, &aerr) < 0) {
-            json_decref(stored);
-            *code = "invalid_override";
-            snprintf(msg, msg_len, "assistant_override.%s: %s", aerr.param,
-                     aerr.message);
-            return NULL;
-        }
-        merged = sv_assistant_merge(stored, override);
-        json_object_set(merged, "id", json_object_get(stored, "id"));
-        json_decref(stored);
-        stored = merged;
+    if (override == NULL || json_is_null(override))
+        return json_incref(stored);
+    if (sv_assistant_check(override, false, &aerr) < 0) {
+        *code = "invalid_override";
+        snprintf(msg, msg_len, "assistant_override.%s: %s", aerr.param,
+                 aerr.message);
+        return NULL;
     }
-    return stored;
+    merged = sv_assistant_merge(stored, override);
+    json_object_set(merged, "id", json_object_get(stored, "id"));
+    return merged;
 }
 
 
@@ -344,12 +361,29 @@ static const char *encoding_name(enum encoding enc)
 }
 
 
+/*
+ * A recorded call could not start: it is "failed" in the store, with
+ * the code and message the client gets in its error event.
+ */
+static void start_failed(struct sv_session *s, const char *code,
+                         const char *msg)
+{
+    char error[600];
+
+    snprintf(error, sizeof(error), "%s: %s", code, msg);
+    sv_store_call_update_status(s->d->store, s->org_id, s->call_id, "failed",
+                                "error", error);
+    fail(s, code, msg);
+}
+
+
 static void on_start(struct sv_session *s, json_t *start)
 {
     struct sv_call_params p;
     struct sv_call_leg legs[SV_LEG_COUNT];
     const char *token = json_string_value(json_object_get(start, "token"));
     const char *code = "invalid_start";
+    json_t *stored;
     json_t *assistant;
     char msg[512];
     int err;
@@ -360,36 +394,47 @@ static void on_start(struct sv_session *s, json_t *start)
              "\"token\" in start)");
         return;
     }
-    if (parse_audio(s, start, msg, sizeof(msg)) < 0) {
-        fail(s, "invalid_audio_format", msg);
+    stored = find_assistant(s, start, &code, msg, sizeof(msg));
+    if (stored == NULL) {
+        fail(s, code, msg);
         return;
     }
-    assistant = load_assistant(s, start, &code, msg, sizeof(msg));
+    /*
+     * From here on the start names one of the organization's assistants:
+     * it is a call, and if it cannot run, GET /calls shows it failed
+     * with the reason the client got.
+     */
+    err = sv_store_call_create(s->d->store, s->org_id,
+                               json_string_value(json_object_get(stored, "id")),
+                               "web", s->call_id);
+    if (err < 0) {
+        s->call_id[0] = '\0';
+        json_decref(stored);
+        fail(s, "internal_error", "cannot record the call");
+        return;
+    }
+    if (parse_audio(s, start, msg, sizeof(msg)) < 0) {
+        json_decref(stored);
+        start_failed(s, "invalid_audio_format", msg);
+        return;
+    }
+    assistant = effective_assistant(stored, start, &code, msg, sizeof(msg));
+    json_decref(stored);
     if (assistant == NULL) {
-        fail(s, code, msg);
+        start_failed(s, code, msg);
         return;
     }
 
     memset(&p, 0, sizeof(p));
-    sv_uuid(s->call_id);
     err = sv_legs_resolve(s->d, s->org_id, assistant, legs, msg, sizeof(msg));
     if (err < 0) {
         json_decref(assistant);
-        fail(s, err == -ENOKEY ? "missing_provider_key" : "invalid_start", msg);
+        start_failed(
+            s, err == -ENOKEY ? "missing_provider_key" : "invalid_start", msg);
         return;
     }
     for (size_t i = 0; i < SV_LEG_COUNT; i++)
         legs[i].env.tag = s->call_id;
-
-    err = sv_store_call_create(
-        s->d->store, s->org_id,
-        json_string_value(json_object_get(assistant, "id")), "web", s->call_id);
-    if (err < 0) {
-        sv_legs_free(legs);
-        json_decref(assistant);
-        fail(s, "internal_error", "cannot record the call");
-        return;
-    }
     p.loop = s->d->loop;
     p.store = s->d->store;
     memcpy(p.call_id, s->call_id, SV_ID_LEN);
@@ -415,9 +460,7 @@ static void on_start(struct sv_session *s, json_t *start)
     json_decref(assistant);
     if (err < 0) {
         s->call = NULL;
-        sv_store_call_update_status(s->d->store, s->org_id, s->call_id,
-                                    "failed", "error", msg);
-        fail(s, "call_failed", msg);
+        start_failed(s, "call_failed", msg);
     }
 }
 

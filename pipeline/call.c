@@ -105,6 +105,7 @@ struct sv_call {
     bool is_ended_reported;
     bool is_freed;
     const char *end_reason;
+    char last_error[600]; /* the last error event (code: message) */
 };
 
 static void reply_start(struct sv_call *c);
@@ -131,6 +132,7 @@ static void emit_error(struct sv_call *c, const char *code,
     snprintf(msg, sizeof(msg), "%s: %s", leg->info->name,
              why != NULL ? why : strerror(-err));
     sv_log(SV_LOG_WARN, "call: [%s] %s: %s", c->id, code, msg);
+    snprintf(c->last_error, sizeof(c->last_error), "%s: %s", code, msg);
     emit(c, json_pack("{s:s, s:s, s:s}", "type", "error", "error", code,
                       "message", msg));
 }
@@ -766,10 +768,12 @@ void sv_call_end(struct sv_call *c, const char *reason)
     if (c->is_replying)
         reply_finish(c, true);
     record_usage(c);
+    /* A call ended by an error keeps what the client was told. */
     sv_store_call_update_status(c->store, c->org_id, c->id, "ended", reason,
-                                strcmp(reason, "error") == 0
-                                    ? "a provider failed; see the events"
-                                    : NULL);
+                                strcmp(reason, "error") != 0 ? NULL
+                                : c->last_error[0] != '\0'
+                                    ? c->last_error
+                                    : "a provider failed");
     /* Tell the owner from the loop, not from inside its own call. */
     uv_timer_start(&c->end_timer, on_end_timer, 0, 0);
 }

@@ -230,6 +230,54 @@ def no_key():
 
 
 @case
+def failed_start_is_a_call():
+    """A start that names one of the organization's assistants but cannot
+    run is a failed call in GET /calls, with the error the client got."""
+    with World(platform_keys=False) as w:
+        start = {"type": "start", "assistant_id": w.assistant,
+                 "audio": {"encoding": "pcm_s16le", "sample_rate": RATE}}
+
+        def failed_start(msg, code):
+            s = w.session()
+            s.send_json(msg)
+            e = s.wait_event("error")
+            check_eq(e["error"], code)
+            s.wait_closed()
+            call = w.call(e["call_id"])
+            check_eq(call.status, 200, "the call of the error event")
+            c = call.json
+            check_eq((c["status"], c["end_reason"]), ("failed", "error"))
+            check_eq(c["error"], code + ": " + e["message"])
+            check_eq(c["agent_id"], w.assistant)
+            check_eq(c["direction"], "web")
+            check(c["ended_at"] is not None, "an end time", c)
+            return c
+
+        c = failed_start(start, "missing_provider_key")
+        check("Deepgram" in c["error"], "names the provider", c)
+        failed_start(dict(start, assistant_override={
+            "llm_config": {"temperature": 7}}), "invalid_override")
+        w.d.request("PATCH", API + "/assistants/" + w.assistant, key=w.key,
+                    body={"is_active": False})
+        failed_start(start, "assistant_inactive")
+
+        # Nothing to record: no start, no such assistant, bad messages.
+        for msg in ({"type": "hello"}, dict(start, assistant_id="nope"),
+                    dict(start, assistant_id=None)):
+            s = w.session()
+            s.send_json(msg)
+            e = s.wait_event("error")
+            check("call_id" not in e, "no call for garbage", e)
+            s.wait_closed()
+        listed = w.d.request("GET", API + "/calls?status=failed",
+                             key=w.key).json
+        check_eq(listed["pagination"]["total"], 3, "failed calls")
+        check_eq(w.d.request("GET", API + "/calls", key=w.key).json[
+            "pagination"]["total"], 3, "no other calls")
+        check_eq(w.dg.requests_for("listen"), [], "no provider contacted")
+
+
+@case
 def provider_refuses_key():
     with World() as w:
         w.d.request("POST", API + "/byok", key=w.key,
@@ -265,6 +313,8 @@ def stt_refuses_platform_key():
         check_eq(s.wait_closed(), 1000, "a clean close")
         call = w.call(call_id).json
         check_eq((call["status"], call["end_reason"]), ("ended", "error"))
+        check(call["error"].startswith("stt_failed: Deepgram") and
+              "platform" in call["error"], "the record says why", call)
         check(KEYS["deepgram"] not in w.d.log(), "key not logged")
 
 
@@ -938,10 +988,16 @@ def bad_input():
                     body={"is_active": False})
         expect(lambda s: s.send_json(start), "assistant_inactive")
         check_eq(w.d.request("GET", "/healthz").status, 200)
-        # Every failed start left no call behind; the started ones ended.
+        # A start that named the assistant is a call, failed if it could
+        # not run; protocol garbage and unknown assistants left nothing.
         calls = w.d.request("GET", API + "/calls?limit=100",
                             key=w.key).json["calls"]
-        check_eq({c["status"] for c in calls}, {"ended"}, "calls")
+        check_eq({c["status"] for c in calls}, {"ended", "failed"}, "calls")
+        check_eq(sorted(c["error"].split(":")[0] for c in calls
+                        if c["status"] == "failed"),
+                 ["assistant_inactive", "invalid_audio_format",
+                  "invalid_audio_format", "invalid_audio_format",
+                  "invalid_override"], "failed starts")
 
 
 @case
