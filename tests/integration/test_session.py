@@ -430,7 +430,10 @@ def mulaw_call():
         # The reply: the fake's mu-law of each sentence, back to back.
         with s.cv:
             got = b"".join(f for _, f in s.frames[n0:])
-        spoken = [r["text"] for r in w.el.requests_for("stream")[1:]]
+        # Sentences go out ahead (prefetch), so the fake may log them in
+        # either order; the caller hears them in the reply's.
+        spoken = sorted((r["text"] for r in w.el.requests_for("stream")[1:]),
+                        key=reply["text"].index)
         check_eq(" ".join(spoken), reply["text"], "every sentence spoken")
         want = b"".join(synth(t, "ulaw_8000", 20) for t in spoken)
         want = want.replace(b"\x7f", b"\xff")
