@@ -4,7 +4,8 @@
  *
  * Life of a session: the upgrade is accepted on /api/v1/sessions only;
  * the first text message must be "start"; then binary frames carry the
- * caller's audio (PCM or one Opus packet each) and the daemon answers
+ * caller's audio (PCM, mu-law bytes or one Opus packet each) and the
+ * daemon answers
  * with JSON events and binary reply audio in the client's format. Any
  * protocol error gets an "error" event and a clean close. When the
  * client vanishes, the call ends as "customer-disconnected".
@@ -30,6 +31,7 @@
 #include "daemon/legs.h"
 #include "daemon/server.h"
 #include "pipeline/call.h"
+#include "pipeline/g711.h"
 #include "pipeline/opus_codec.h"
 #include "providers/registry.h"
 #include "store/store.h"
@@ -47,6 +49,7 @@
 enum encoding {
     ENC_PCM,
     ENC_OPUS,
+    ENC_ULAW, /* G.711 mu-law, 8 kHz; the pipeline sees PCM */
 };
 
 /* One message waiting to go out; data has LWS_PRE bytes of head room. */
@@ -155,10 +158,15 @@ static void drop_audio(struct sv_session *s)
 /* Sends an error event, then closes once it is out. */
 static void fail(struct sv_session *s, const char *code, const char *msg)
 {
+    json_t *ev;
+
     sv_log(SV_LOG_INFO, "session: [%s] %s: %s",
            s->call_id[0] ? s->call_id : "-", code, msg);
-    send_new(s, json_pack("{s:s, s:s, s:s}", "type", "error", "error", code,
-                          "message", msg));
+    ev = json_pack("{s:s, s:s, s:s}", "type", "error", "error", code, "message",
+                   msg);
+    if (s->call_id[0] != '\0')
+        json_object_set_new(ev, "call_id", json_string(s->call_id));
+    send_new(s, ev);
     if (s->call != NULL && !sv_call_is_ended(s->call)) {
         sv_call_end(s->call, "error");
         return; /* the ended event closes */
@@ -182,6 +190,7 @@ static void on_call_audio(void *arg, const int16_t *pcm, size_t samples)
 {
     struct sv_session *s = arg;
     uint8_t packet[SV_OPUS_MAX_PACKET_BYTES];
+    uint8_t ulaw[8000 / 50]; /* one 20 ms frame at 8 kHz */
     size_t bytes = 0;
 
     if (s->out_audio >= MAX_QUEUED_AUDIO) {
@@ -192,6 +201,12 @@ static void on_call_audio(void *arg, const int16_t *pcm, size_t samples)
     }
     if (s->enc == ENC_PCM) {
         queue_msg(s, pcm, samples * sizeof(int16_t), true);
+        return;
+    }
+    if (s->enc == ENC_ULAW) {
+        SV_ASSERT(samples <= sizeof(ulaw));
+        sv_g711_ulaw_encode_buf(pcm, samples, ulaw);
+        queue_msg(s, ulaw, samples, true);
         return;
     }
     if (sv_opus_encode(s->enc_opus, pcm, samples, packet, sizeof(packet),
@@ -232,15 +247,15 @@ static int auth_key(struct sv_session *s, const char *key)
 }
 
 
-/* The effective assistant: stored, with the start message's overrides. */
-static json_t *load_assistant(struct sv_session *s, json_t *start,
+/*
+ * The stored assistant the start names (new reference), or NULL with
+ * code and msg filled when it names none of the organization's.
+ */
+static json_t *find_assistant(struct sv_session *s, json_t *start,
                               const char **code, char *msg, size_t msg_len)
 {
     json_t *id = json_object_get(start, "assistant_id");
-    json_t *override = json_object_get(start, "assistant_override");
-    struct sv_assistant_err aerr;
     json_t *stored = NULL;
-    json_t *merged;
 
     if (id == NULL)
         id = json_object_get(start, "agent_id");
@@ -255,27 +270,39 @@ static json_t *load_assistant(struct sv_session *s, json_t *start,
         snprintf(msg, msg_len, "no assistant %s", json_string_value(id));
         return NULL;
     }
+    return stored;
+}
+
+
+/*
+ * The effective assistant (new reference): stored, with the start
+ * message's overrides; NULL with code and msg filled when the assistant
+ * is inactive or an override is invalid. stored stays the caller's.
+ */
+static json_t *effective_assistant(json_t *stored, json_t *start,
+                                   const char **code, char *msg, size_t msg_len)
+{
+    json_t *override = json_object_get(start, "assistant_override");
+    struct sv_assistant_err aerr;
+    json_t *merged;
+
     if (!json_is_true(json_object_get(stored, "is_active"))) {
-        json_decref(stored);
         *code = "assistant_inactive";
         snprintf(msg, msg_len, "assistant %s is not active",
-                 json_string_value(id));
+                 json_string_value(json_object_get(stored, "id")));
         return NULL;
     }
-    if (override != NULL && !json_is_null(override)) {
-        if (sv_assistant_check(override, false, &aerr) < 0) {
-            json_decref(stored);
-            *code = "invalid_override";
-            snprintf(msg, msg_len, "assistant_override.%s: %s", aerr.param,
-                     aerr.message);
-            return NULL;
-        }
-        merged = sv_assistant_merge(stored, override);
-        json_object_set(merged, "id", json_object_get(stored, "id"));
-        json_decref(stored);
-        stored = merged;
+    if (override == NULL || json_is_null(override))
+        return json_incref(stored);
+    if (sv_assistant_check(override, false, &aerr) < 0) {
+        *code = "invalid_override";
+        snprintf(msg, msg_len, "assistant_override.%s: %s", aerr.param,
+                 aerr.message);
+        return NULL;
     }
-    return stored;
+    merged = sv_assistant_merge(stored, override);
+    json_object_set(merged, "id", json_object_get(stored, "id"));
+    return merged;
 }
 
 
@@ -287,9 +314,11 @@ static int parse_audio(struct sv_session *s, json_t *start, char *msg,
     json_int_t rate = json_integer_value(json_object_get(audio, "sample_rate"));
 
     if (enc == NULL ||
-        (strcmp(enc, "pcm_s16le") != 0 && strcmp(enc, "opus") != 0)) {
+        (strcmp(enc, "pcm_s16le") != 0 && strcmp(enc, "opus") != 0 &&
+         strcmp(enc, "mulaw") != 0)) {
         snprintf(msg, msg_len,
-                 "audio.encoding must be \"pcm_s16le\" or \"opus\"");
+                 "audio.encoding must be \"pcm_s16le\", \"opus\" or "
+                 "\"mulaw\"");
         return -EINVAL;
     }
     if (rate != 8000 && rate != 16000 && rate != 24000 && rate != 48000) {
@@ -297,7 +326,16 @@ static int parse_audio(struct sv_session *s, json_t *start, char *msg,
                  "audio.sample_rate must be 8000, 16000, 24000 or 48000");
         return -EINVAL;
     }
-    s->enc = strcmp(enc, "opus") == 0 ? ENC_OPUS : ENC_PCM;
+    if (strcmp(enc, "mulaw") == 0 && rate != 8000) {
+        snprintf(msg, msg_len, "audio.sample_rate must be 8000 for mulaw");
+        return -EINVAL;
+    }
+    if (strcmp(enc, "opus") == 0)
+        s->enc = ENC_OPUS;
+    else if (strcmp(enc, "mulaw") == 0)
+        s->enc = ENC_ULAW;
+    else
+        s->enc = ENC_PCM;
     s->rate_hz = (unsigned)rate;
     if (s->enc == ENC_OPUS &&
         (sv_opus_dec_new(&s->dec, s->rate_hz) < 0 ||
@@ -309,12 +347,43 @@ static int parse_audio(struct sv_session *s, json_t *start, char *msg,
 }
 
 
+/* The encoding as the protocol names it. */
+static const char *encoding_name(enum encoding enc)
+{
+    switch (enc) {
+    case ENC_OPUS:
+        return "opus";
+    case ENC_ULAW:
+        return "mulaw";
+    default:
+        return "pcm_s16le";
+    }
+}
+
+
+/*
+ * A recorded call could not start: it is "failed" in the store, with
+ * the code and message the client gets in its error event.
+ */
+static void start_failed(struct sv_session *s, const char *code,
+                         const char *msg)
+{
+    char error[600];
+
+    snprintf(error, sizeof(error), "%s: %s", code, msg);
+    sv_store_call_update_status(s->d->store, s->org_id, s->call_id, "failed",
+                                "error", error);
+    fail(s, code, msg);
+}
+
+
 static void on_start(struct sv_session *s, json_t *start)
 {
     struct sv_call_params p;
     struct sv_call_leg legs[SV_LEG_COUNT];
     const char *token = json_string_value(json_object_get(start, "token"));
     const char *code = "invalid_start";
+    json_t *stored;
     json_t *assistant;
     char msg[512];
     int err;
@@ -325,42 +394,54 @@ static void on_start(struct sv_session *s, json_t *start)
              "\"token\" in start)");
         return;
     }
-    if (parse_audio(s, start, msg, sizeof(msg)) < 0) {
-        fail(s, "invalid_audio_format", msg);
+    stored = find_assistant(s, start, &code, msg, sizeof(msg));
+    if (stored == NULL) {
+        fail(s, code, msg);
         return;
     }
-    assistant = load_assistant(s, start, &code, msg, sizeof(msg));
+    /*
+     * From here on the start names one of the organization's assistants:
+     * it is a call, and if it cannot run, GET /calls shows it failed
+     * with the reason the client got.
+     */
+    err = sv_store_call_create(s->d->store, s->org_id,
+                               json_string_value(json_object_get(stored, "id")),
+                               "web", s->call_id);
+    if (err < 0) {
+        s->call_id[0] = '\0';
+        json_decref(stored);
+        fail(s, "internal_error", "cannot record the call");
+        return;
+    }
+    if (parse_audio(s, start, msg, sizeof(msg)) < 0) {
+        json_decref(stored);
+        start_failed(s, "invalid_audio_format", msg);
+        return;
+    }
+    assistant = effective_assistant(stored, start, &code, msg, sizeof(msg));
+    json_decref(stored);
     if (assistant == NULL) {
-        fail(s, code, msg);
+        start_failed(s, code, msg);
         return;
     }
 
     memset(&p, 0, sizeof(p));
-    sv_uuid(s->call_id);
     err = sv_legs_resolve(s->d, s->org_id, assistant, legs, msg, sizeof(msg));
     if (err < 0) {
         json_decref(assistant);
-        fail(s, err == -ENOKEY ? "missing_provider_key" : "invalid_start", msg);
+        start_failed(
+            s, err == -ENOKEY ? "missing_provider_key" : "invalid_start", msg);
         return;
     }
     for (size_t i = 0; i < SV_LEG_COUNT; i++)
         legs[i].env.tag = s->call_id;
-
-    err = sv_store_call_create(
-        s->d->store, s->org_id,
-        json_string_value(json_object_get(assistant, "id")), "web", s->call_id);
-    if (err < 0) {
-        sv_legs_free(legs);
-        json_decref(assistant);
-        fail(s, "internal_error", "cannot record the call");
-        return;
-    }
     p.loop = s->d->loop;
     p.store = s->d->store;
     memcpy(p.call_id, s->call_id, SV_ID_LEN);
     memcpy(p.org_id, s->org_id, SV_ID_LEN);
     p.assistant = assistant;
     p.sample_rate_hz = s->rate_hz;
+    p.encoding = s->enc == ENC_ULAW ? SV_AUDIO_ULAW : SV_AUDIO_PCM;
     p.stt = legs[SV_LEG_STT];
     p.llm = legs[SV_LEG_LLM];
     p.tts = legs[SV_LEG_TTS];
@@ -371,17 +452,15 @@ static void on_start(struct sv_session *s, json_t *start)
     p.h.arg = s;
 
     /* started goes first: the call may speak its first message at once. */
-    send_new(s, json_pack("{s:s, s:s, s:{s:s, s:i}}", "type", "started",
-                          "call_id", s->call_id, "audio", "encoding",
-                          s->enc == ENC_OPUS ? "opus" : "pcm_s16le",
-                          "sample_rate", (json_int_t)s->rate_hz));
+    send_new(s,
+             json_pack("{s:s, s:s, s:{s:s, s:i}}", "type", "started", "call_id",
+                       s->call_id, "audio", "encoding", encoding_name(s->enc),
+                       "sample_rate", (json_int_t)s->rate_hz));
     err = sv_call_start(&s->call, &p, msg, sizeof(msg));
     json_decref(assistant);
     if (err < 0) {
         s->call = NULL;
-        sv_store_call_update_status(s->d->store, s->org_id, s->call_id,
-                                    "failed", "error", msg);
-        fail(s, "call_failed", msg);
+        start_failed(s, "call_failed", msg);
     }
 }
 
@@ -434,6 +513,20 @@ static void on_binary(struct sv_session *s, const uint8_t *data, size_t len)
             return;
         }
         sv_call_audio(s->call, (const int16_t *)(const void *)data, len / 2);
+        return;
+    }
+    if (s->enc == ENC_ULAW) {
+        /* Every byte is a sample: any length will do. */
+        for (size_t off = 0; off < len;) {
+            size_t n = len - off;
+
+            if (n > SV_ARRAY_SIZE(pcm))
+                n = SV_ARRAY_SIZE(pcm);
+
+            sv_g711_ulaw_decode_buf(data + off, n, pcm);
+            sv_call_audio(s->call, pcm, n);
+            off += n;
+        }
         return;
     }
     if (sv_opus_decode(s->dec, data, len, pcm, SV_ARRAY_SIZE(pcm), &samples) <

@@ -51,6 +51,7 @@ struct sv_call {
     char org_id[SV_ID_LEN];
     json_t *assistant; /* owned reference */
     unsigned rate_hz;
+    enum sv_audio_encoding encoding; /* the owner's edge, for TTS */
     size_t frame_samples;
     struct sv_call_handlers h;
 
@@ -104,6 +105,7 @@ struct sv_call {
     bool is_ended_reported;
     bool is_freed;
     const char *end_reason;
+    char last_error[600]; /* the last error event (code: message) */
 };
 
 static void reply_start(struct sv_call *c);
@@ -130,17 +132,39 @@ static void emit_error(struct sv_call *c, const char *code,
     snprintf(msg, sizeof(msg), "%s: %s", leg->info->name,
              why != NULL ? why : strerror(-err));
     sv_log(SV_LOG_WARN, "call: [%s] %s: %s", c->id, code, msg);
+    snprintf(c->last_error, sizeof(c->last_error), "%s: %s", code, msg);
     emit(c, json_pack("{s:s, s:s, s:s}", "type", "error", "error", code,
                       "message", msg));
 }
 
 
+/*
+ * Records a turn: in the history the model sees and in the call's
+ * transcript. A user turn right after another one (no reply to the first
+ * was heard: the model failed or timed out, or the caller spoke on
+ * before its first word) joins that one in the history, so the model
+ * sees what the caller said since its last answer as one turn instead
+ * of two user messages in a row. The transcript keeps both as said.
+ */
 static void store_message(struct sv_call *c, const char *role, const char *text)
 {
+    size_t n = json_array_size(c->history);
+    json_t *last = n > 0 ? json_array_get(c->history, n - 1) : NULL;
+    const char *last_role = json_string_value(json_object_get(last, "role"));
+    const char *last_text = json_string_value(json_object_get(last, "content"));
+    char *joined;
+
     if (text[0] == '\0')
         return;
-    json_array_append_new(
-        c->history, json_pack("{s:s, s:s}", "role", role, "content", text));
+    if (strcmp(role, "user") == 0 && last_role != NULL &&
+        strcmp(last_role, "user") == 0 && last_text != NULL) {
+        joined = sv_xasprintf("%s %s", last_text, text);
+        json_object_set_new(last, "content", json_string(joined));
+        free(joined);
+    } else {
+        json_array_append_new(
+            c->history, json_pack("{s:s, s:s}", "role", role, "content", text));
+    }
     sv_store_call_add_message(c->store, c->id, role, text);
 }
 
@@ -744,10 +768,12 @@ void sv_call_end(struct sv_call *c, const char *reason)
     if (c->is_replying)
         reply_finish(c, true);
     record_usage(c);
+    /* A call ended by an error keeps what the client was told. */
     sv_store_call_update_status(c->store, c->org_id, c->id, "ended", reason,
-                                strcmp(reason, "error") == 0
-                                    ? "a provider failed; see the events"
-                                    : NULL);
+                                strcmp(reason, "error") != 0 ? NULL
+                                : c->last_error[0] != '\0'
+                                    ? c->last_error
+                                    : "a provider failed");
     /* Tell the owner from the loop, not from inside its own call. */
     uv_timer_start(&c->end_timer, on_end_timer, 0, 0);
 }
@@ -836,6 +862,7 @@ static int open_legs(struct sv_call *c, char *why, size_t why_len)
     to.style = config_num(c, "tts_config", "style");
     to.speed = config_num(c, "tts_config", "speed");
     to.sample_rate_hz = c->rate_hz;
+    to.encoding = c->encoding;
     err = c->tts_p->alloc(&c->tts, &c->leg_tts.env, &to, &th);
     if (err < 0) {
         c->tts = NULL;
@@ -885,6 +912,7 @@ int sv_call_start(struct sv_call **out, struct sv_call_params *p, char *why,
     memcpy(c->org_id, p->org_id, SV_ID_LEN);
     c->assistant = json_incref(p->assistant);
     c->rate_hz = p->sample_rate_hz;
+    c->encoding = p->encoding;
     c->frame_samples = c->rate_hz * FRAME_MS / 1000;
     c->h = p->h;
     leg_take(&c->leg_stt, &p->stt);

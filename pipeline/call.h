@@ -53,6 +53,7 @@ struct sv_call_params {
     char org_id[SV_ID_LEN];
     json_t *assistant; /* borrowed; the effective assistant */
     unsigned sample_rate_hz;
+    enum sv_audio_encoding encoding;  /* the owner's; audio() is PCM still */
     struct sv_call_leg stt, llm, tts; /* keys are taken over by the call */
     struct sv_call_handlers h;
 };

@@ -4,7 +4,11 @@
  *
  * Each sentence becomes POST {base}/v1/text-to-speech/{voice}/stream
  * with output_format=pcm_<call rate>, so the answer is raw mono s16le
- * PCM at the call's rate and needs no decoding or resampling. All
+ * PCM at the call's rate and needs no resampling. A call whose client
+ * speaks mu-law (8 kHz only) asks for ulaw_8000 instead, and the bytes
+ * are decoded here with pipeline/g711: mu-law comes back unchanged
+ * through decode and encode, so the client gets ElevenLabs' own
+ * encoding rather than a second one of ours. All
  * requests of all calls on a loop share one curl multi handle, so a
  * sentence usually goes out on a kept-alive connection: no TCP or TLS
  * handshake in the path (bench/README-tts.md has the figures behind
@@ -52,6 +56,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "pipeline/g711.h"
 #include "providers/adapters.h"
 #include "providers/httpc.h"
 #include "providers/provider.h"
@@ -120,6 +125,7 @@ struct sv_tts {
     unsigned timeout_ms;
     char *tag;      /* owned; the call id for log lines */
     char *url;      /* owned; the whole request URL */
+    bool is_ulaw;   /* answers are mu-law bytes, not s16le */
     char *voice_id; /* owned; for error reasons */
     char *model;    /* owned; for error reasons */
     json_t *body;   /* owned: the request body without the text */
@@ -208,9 +214,12 @@ static void append_escaped(struct sv_buf *b, const char *s)
 }
 
 
-/* The stream URL below base (ws schemes mapped to http ones). */
+/*
+ * The stream URL below base (ws schemes mapped to http ones), asking for
+ * ulaw_8000 or pcm_<rate_hz>.
+ */
 static char *stream_url(const char *base, const char *voice_id,
-                        unsigned rate_hz)
+                        unsigned rate_hz, bool is_ulaw)
 {
     struct sv_buf b = {0};
     const char *rest = base;
@@ -229,10 +238,11 @@ static char *stream_url(const char *base, const char *voice_id,
     sv_buf_append(&b, rest, len);
     sv_buf_append(&b, "/v1/text-to-speech/", 19);
     append_escaped(&b, voice_id);
-    sv_buf_printf(&b,
-                  "/stream?output_format=pcm_%u"
-                  "&optimize_streaming_latency=%d",
-                  rate_hz, STREAMING_LATENCY);
+    if (is_ulaw)
+        sv_buf_printf(&b, "/stream?output_format=ulaw_8000");
+    else
+        sv_buf_printf(&b, "/stream?output_format=pcm_%u", rate_hz);
+    sv_buf_printf(&b, "&optimize_streaming_latency=%d", STREAMING_LATENCY);
     return b.data;
 }
 
@@ -602,25 +612,30 @@ static bool start_due(struct sv_tts *t)
 
 
 /*
- * Hands the head's received audio on, SLICE_SAMPLES at a time, keeping
- * an odd trailing byte for the next chunk. Returns false when a callback
- * cancelled or freed: s may be gone then.
+ * Hands the head's received audio on as PCM, SLICE_SAMPLES at a time,
+ * keeping an odd trailing byte of s16le for the next chunk. Returns
+ * false when a callback cancelled or freed: s may be gone then.
  */
 static bool deliver(struct sv_tts *t, struct sentence *s)
 {
     unsigned epoch = t->epoch;
+    size_t width = t->is_ulaw ? 1 : 2; /* bytes per sample on the wire */
     const unsigned char *p;
     size_t n;
 
-    while (s->audio.len - s->audio_off >= 2) {
-        n = (s->audio.len - s->audio_off) / 2;
+    while (s->audio.len - s->audio_off >= width) {
+        n = (s->audio.len - s->audio_off) / width;
         if (n > SLICE_SAMPLES)
             n = SLICE_SAMPLES;
         p = (const unsigned char *)s->audio.data + s->audio_off;
-        /* Little-endian on the wire, whatever this host is. */
-        for (size_t i = 0; i < n; i++)
-            t->pcm[i] = (int16_t)(uint16_t)(p[2 * i] | (p[2 * i + 1] << 8));
-        s->audio_off += 2 * n;
+        if (t->is_ulaw) {
+            sv_g711_ulaw_decode_buf(p, n, t->pcm);
+        } else {
+            /* Little-endian on the wire, whatever this host is. */
+            for (size_t i = 0; i < n; i++)
+                t->pcm[i] = (int16_t)(uint16_t)(p[2 * i] | (p[2 * i + 1] << 8));
+        }
+        s->audio_off += width * n;
         s->delivered_samples += n;
         t->h.audio(t->h.arg, s->seq, t->pcm, n);
         if (t->epoch != epoch)
@@ -831,6 +846,8 @@ static int el_alloc(struct sv_tts **out, const struct sv_provider_env *env,
         return -EINVAL;
     if (!rate_ok(opts->sample_rate_hz))
         return -EINVAL; /* no pcm_<rate> to ask for, and we do not resample */
+    if (opts->encoding == SV_AUDIO_ULAW && opts->sample_rate_hz != 8000)
+        return -EINVAL; /* ElevenLabs has mu-law at 8 kHz only */
     base = env->base_url != NULL ? env->base_url : info->default_url;
     voice = opts->voice_id != NULL && opts->voice_id[0] != '\0'
                 ? opts->voice_id
@@ -867,16 +884,17 @@ static int el_alloc(struct sv_tts **out, const struct sv_provider_env *env,
     t->is_byok = env->is_byok;
     t->timeout_ms = env->timeout_ms > 0 ? env->timeout_ms : DEFAULT_TIMEOUT_MS;
     t->tag = env->tag != NULL ? sv_xstrdup(env->tag) : NULL;
-    t->url = stream_url(base, voice, opts->sample_rate_hz);
+    t->is_ulaw = opts->encoding == SV_AUDIO_ULAW;
+    t->url = stream_url(base, voice, opts->sample_rate_hz, t->is_ulaw);
     t->voice_id = sv_xstrdup(voice);
     t->model = sv_xstrdup(model);
     t->h = *h;
     t->prefetch = SV_ELEVENLABS_PREFETCH;
     uv_timer_init(env->loop, &t->timer);
     t->timer.data = t;
-    sv_log(SV_LOG_DEBUG, "elevenlabs: [%s] voice %s, model %s, pcm_%u, %s key",
-           tag_of(t), voice, model, opts->sample_rate_hz,
-           t->is_byok ? "BYOK" : "platform");
+    sv_log(SV_LOG_DEBUG, "elevenlabs: [%s] voice %s, model %s, %s_%u, %s key",
+           tag_of(t), voice, model, t->is_ulaw ? "ulaw" : "pcm",
+           opts->sample_rate_hz, t->is_byok ? "BYOK" : "platform");
     *out = t;
     return 0;
 }
@@ -901,6 +919,12 @@ static int el_say(struct sv_tts *t, uint32_t seq, const char *text)
     s->seq = seq;
     s->text = sv_xstrdup(text);
     s->characters = utf8_chars(text);
+    if (seq == 0) {
+        /* A new turn: its first sentence follows nothing that was said
+         * in it (provider.h), so it gets no previous_text. */
+        free(t->last_text);
+        t->last_text = NULL;
+    }
     if (is_blank(text)) {
         /* Nothing to speak and nothing billed; report it from the loop. */
         s->state = S_DONE;

@@ -7,7 +7,10 @@
  * gives.
  *
  * Audio crossing these interfaces is signed 16-bit mono PCM at the call's
- * rate; adapters convert to and from the provider's wire format.
+ * rate; adapters convert to and from the provider's wire format. The
+ * call's edge encoding (enum sv_audio_encoding) is only a hint: an
+ * adapter whose provider can produce it may ask for it and decode, so
+ * that the reply is encoded once, by the provider.
  *
  * Errors are negative errno values with a reason text for people (never
  * a key): -EACCES the provider refused the key (401/403), -EAGAIN rate
@@ -34,6 +37,12 @@
 
 struct lws_vhost;
 struct sv_httpc;
+
+/* How a call's audio is carried at its edge (the client's encoding). */
+enum sv_audio_encoding {
+    SV_AUDIO_PCM,  /* signed 16-bit linear (or Opus, from linear) */
+    SV_AUDIO_ULAW, /* G.711 mu-law, 8 kHz only */
+};
 
 /* Where and how an adapter instance reaches its provider. */
 struct sv_provider_env {
@@ -140,6 +149,14 @@ struct sv_tts_opts {
     double style;
     double speed;
     unsigned sample_rate_hz; /* the call's rate */
+    /*
+     * The call's edge encoding. With SV_AUDIO_ULAW an adapter may have
+     * the provider encode mu-law (ElevenLabs ulaw_8000) and decode it
+     * here: mu-law survives decode and encode, so the caller gets the
+     * provider's bytes. Adapters that cannot ignore it; audio() is PCM
+     * either way.
+     */
+    enum sv_audio_encoding encoding;
 };
 
 struct sv_tts_handlers {
@@ -156,7 +173,12 @@ struct sv_tts_provider {
     int (*alloc)(struct sv_tts **out, const struct sv_provider_env *env,
                  const struct sv_tts_opts *opts,
                  const struct sv_tts_handlers *h);
-    /* Queues one sentence; sentences are spoken in the order given. */
+    /*
+     * Queues one sentence; sentences are spoken in the order given. seq
+     * counts the sentences of one turn (a reply) from 0, so seq 0 starts
+     * a new turn: context an adapter carries from sentence to sentence
+     * (ElevenLabs' previous_text) does not cross it.
+     */
     int (*say)(struct sv_tts *t, uint32_t seq, const char *text);
     /* Drops every queued and running sentence; no callback for them. */
     void (*cancel)(struct sv_tts *t);

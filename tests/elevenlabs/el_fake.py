@@ -11,6 +11,8 @@
 #   requests             the TTS request log as one JSON line
 #   expect TEXT...       {"bytes": n, "fnv": h} of the fake's audio for
 #                        TEXT (rest of the line) in the last format asked
+#   expect_pcm TEXT...   the same for that audio as s16le PCM (mu-law
+#                        decoded; PCM formats as they are)
 #   characters           characters the fake generated
 #
 # End of input stops the fake. The request log adds "conn" (the client's
@@ -30,6 +32,7 @@ sys.path.insert(0, os.path.join(os.environ.get(
     "SV_SOURCE_DIR", os.path.join(HERE, "..", "..")), "tests", "fakes"))
 
 import fake_elevenlabs  # noqa: E402
+import fakeaudio  # noqa: E402
 
 
 def fnv1a(data):
@@ -111,11 +114,13 @@ def main():
             reply = "ok"
         elif cmd == "requests":
             reply = log_line(fake)
-        elif cmd == "expect":
+        elif cmd in ("expect", "expect_pcm"):
             rs = [r for r in fake.requests if r.get("output_format")]
             if rs:
                 fmt = rs[-1]["output_format"]
             audio = fake_elevenlabs.synth(rest, fmt, fake.opt["ms_per_char"])
+            if cmd == "expect_pcm" and fmt.startswith("ulaw"):
+                audio = fakeaudio.ulaw_decode(audio)
             reply = json.dumps({"bytes": len(audio), "fnv": fnv1a(audio)})
         elif cmd == "characters":
             reply = str(fake.characters)

@@ -143,11 +143,14 @@ static json_t *fake_requests(struct fake *f)
 }
 
 
-/* Bytes and FNV-1a hash of the audio the fake makes for text. */
-static void fake_expect(struct fake *f, const char *text, size_t *bytes,
-                        uint32_t *fnv)
+/*
+ * Bytes and FNV-1a hash of the audio the fake makes for text, as it sent
+ * it (cmd "expect") or decoded to s16le PCM ("expect_pcm").
+ */
+static void fake_expect_as(struct fake *f, const char *cmd, const char *text,
+                           size_t *bytes, uint32_t *fnv)
 {
-    char *line = fake_cmd(f, "expect %s", text);
+    char *line = fake_cmd(f, "%s %s", cmd, text);
     json_error_t jerr;
     json_t *j = json_loads(line, 0, &jerr);
 
@@ -156,6 +159,13 @@ static void fake_expect(struct fake *f, const char *text, size_t *bytes,
     *fnv = (uint32_t)json_integer_value(json_object_get(j, "fnv"));
     json_decref(j);
     free(line);
+}
+
+
+static void fake_expect(struct fake *f, const char *text, size_t *bytes,
+                        uint32_t *fnv)
+{
+    fake_expect_as(f, "expect", text, bytes, fnv);
 }
 
 
@@ -511,6 +521,63 @@ SV_TEST(rates)
     /* A rate ElevenLabs has no pcm format for is refused at once. */
     env_init(&e, &f, "good-key");
     e.opts.sample_rate_hz = 11025;
+    h.arg = &e;
+    CHECK_EQ(sv_tts_elevenlabs.alloc(&bad, &e.penv, &e.opts, &h), -EINVAL);
+    CHECK(bad == NULL);
+    env_close(&e);
+    fake_stop(&f);
+}
+
+
+/*
+ * A mu-law call asks ElevenLabs for ulaw_8000 and gets the decoded
+ * samples: one per byte, exactly the fake's audio, even with chunks cut
+ * at odd offsets. Mu-law at another rate is refused at once.
+ */
+SV_TEST(ulaw)
+{
+    static const char *const args[] = {"--opt", "chunk_ms=40", NULL};
+    struct sv_tts_handlers h = {on_audio, on_done, NULL};
+    struct sv_tts *bad = NULL;
+    struct fake f;
+    struct env e;
+    json_t *log;
+    size_t bytes;
+    uint32_t fnv;
+
+    fake_start(&f, args);
+    fake_ok(&f, "split on");
+    env_init(&e, &f, "good-key");
+    e.opts.sample_rate_hz = 8000;
+    e.opts.encoding = SV_AUDIO_ULAW;
+    env_alloc(&e);
+    CHECK_EQ(sv_tts_elevenlabs.say(e.tts, 0, texts[0]), 0);
+    CHECK_EQ(sv_tts_elevenlabs.say(e.tts, 1, texts[1]), 0);
+    run_until_done(&e, 2, 3000);
+    check_order(&e, 2);
+    CHECK_EQ(e.ev[e.n_ev - 1].err, 0);
+    log = fake_requests(&f);
+    CHECK_EQ(json_array_size(log), 2);
+    for (size_t i = 0; i < 2; i++) {
+        CHECK_STR(json_string_value(json_object_get(
+                      json_object_get(json_array_get(log, i), "query"),
+                      "output_format")),
+                  "ulaw_8000");
+    }
+    json_decref(log);
+    for (uint32_t i = 0; i < 2; i++) {
+        fake_expect(&f, texts[i], &bytes, &fnv);
+        CHECK_EQ(e.samples[i], bytes); /* one byte a sample */
+        CHECK_EQ(e.samples[i], model_samples(texts[i], 8000));
+        fake_expect_as(&f, "expect_pcm", texts[i], &bytes, &fnv);
+        CHECK_EQ(e.samples[i] * 2, bytes);
+        CHECK_EQ(e.fnv[i], fnv);
+    }
+    env_close(&e);
+
+    env_init(&e, &f, "good-key");
+    e.opts.sample_rate_hz = 16000;
+    e.opts.encoding = SV_AUDIO_ULAW;
     h.arg = &e;
     CHECK_EQ(sv_tts_elevenlabs.alloc(&bad, &e.penv, &e.opts, &h), -EINVAL);
     CHECK(bad == NULL);
@@ -935,6 +1002,45 @@ SV_TEST(reuse)
 }
 
 
+/*
+ * previous_text links the sentences of one turn only: the first sentence
+ * of the next turn (seq 0 again) is sent without the last one before it.
+ */
+SV_TEST(turns)
+{
+    static const char *const second[] = {"Sure.", "We open at nine."};
+    struct fake f;
+    struct env e;
+    json_t *log;
+    json_t *body;
+
+    fake_start(&f, NULL);
+    env_init(&e, &f, "good-key");
+    env_alloc(&e);
+    CHECK_EQ(sv_tts_elevenlabs.say(e.tts, 0, texts[0]), 0);
+    CHECK_EQ(sv_tts_elevenlabs.say(e.tts, 1, texts[1]), 0);
+    run_until_done(&e, 2, 3000);
+    /* The next reply, after the first was heard completely. */
+    CHECK_EQ(sv_tts_elevenlabs.say(e.tts, 0, second[0]), 0);
+    CHECK_EQ(sv_tts_elevenlabs.say(e.tts, 1, second[1]), 0);
+    run_until_done(&e, 4, 3000);
+    log = fake_requests(&f);
+    CHECK_EQ(json_array_size(log), 4);
+    body = json_object_get(json_array_get(log, 1), "json");
+    CHECK_STR(json_string_value(json_object_get(body, "previous_text")),
+              texts[0]);
+    body = json_object_get(json_array_get(log, 2), "json");
+    CHECK_STR(json_string_value(json_object_get(body, "text")), second[0]);
+    CHECK(json_object_get(body, "previous_text") == NULL);
+    body = json_object_get(json_array_get(log, 3), "json");
+    CHECK_STR(json_string_value(json_object_get(body, "previous_text")),
+              second[0]);
+    json_decref(log);
+    env_close(&e);
+    fake_stop(&f);
+}
+
+
 /* Blank text is done at once (from the loop), nothing asked or billed. */
 SV_TEST(blank)
 {
@@ -960,8 +1066,9 @@ SV_TEST(blank)
 }
 
 
-SV_TEST_MAIN(SV_CASE(three_sentences), SV_CASE(rates), SV_CASE(odd_split),
-             SV_CASE(wrong_key), SV_CASE(voice_not_found), SV_CASE(bad_request),
-             SV_CASE(retry), SV_CASE(drop_mid), SV_CASE(drop_retry),
-             SV_CASE(stall), SV_CASE(cancel), SV_CASE(free_in_callback),
-             SV_CASE(reuse), SV_CASE(blank))
+SV_TEST_MAIN(SV_CASE(three_sentences), SV_CASE(rates), SV_CASE(ulaw),
+             SV_CASE(odd_split), SV_CASE(wrong_key), SV_CASE(voice_not_found),
+             SV_CASE(bad_request), SV_CASE(retry), SV_CASE(drop_mid),
+             SV_CASE(drop_retry), SV_CASE(stall), SV_CASE(cancel),
+             SV_CASE(free_in_callback), SV_CASE(reuse), SV_CASE(turns),
+             SV_CASE(blank))

@@ -7,8 +7,9 @@ import time
 from harness import Daemon, case, check, check_eq, main, wait_for
 from session_client import Session, silence, speech_pcm
 
+import fakeaudio
 from fake_deepgram import FakeDeepgram
-from fake_elevenlabs import FakeElevenLabs
+from fake_elevenlabs import FakeElevenLabs, synth
 from fake_openai import FakeOpenAI
 
 API = "/api/v1"
@@ -229,6 +230,54 @@ def no_key():
 
 
 @case
+def failed_start_is_a_call():
+    """A start that names one of the organization's assistants but cannot
+    run is a failed call in GET /calls, with the error the client got."""
+    with World(platform_keys=False) as w:
+        start = {"type": "start", "assistant_id": w.assistant,
+                 "audio": {"encoding": "pcm_s16le", "sample_rate": RATE}}
+
+        def failed_start(msg, code):
+            s = w.session()
+            s.send_json(msg)
+            e = s.wait_event("error")
+            check_eq(e["error"], code)
+            s.wait_closed()
+            call = w.call(e["call_id"])
+            check_eq(call.status, 200, "the call of the error event")
+            c = call.json
+            check_eq((c["status"], c["end_reason"]), ("failed", "error"))
+            check_eq(c["error"], code + ": " + e["message"])
+            check_eq(c["agent_id"], w.assistant)
+            check_eq(c["direction"], "web")
+            check(c["ended_at"] is not None, "an end time", c)
+            return c
+
+        c = failed_start(start, "missing_provider_key")
+        check("Deepgram" in c["error"], "names the provider", c)
+        failed_start(dict(start, assistant_override={
+            "llm_config": {"temperature": 7}}), "invalid_override")
+        w.d.request("PATCH", API + "/assistants/" + w.assistant, key=w.key,
+                    body={"is_active": False})
+        failed_start(start, "assistant_inactive")
+
+        # Nothing to record: no start, no such assistant, bad messages.
+        for msg in ({"type": "hello"}, dict(start, assistant_id="nope"),
+                    dict(start, assistant_id=None)):
+            s = w.session()
+            s.send_json(msg)
+            e = s.wait_event("error")
+            check("call_id" not in e, "no call for garbage", e)
+            s.wait_closed()
+        listed = w.d.request("GET", API + "/calls?status=failed",
+                             key=w.key).json
+        check_eq(listed["pagination"]["total"], 3, "failed calls")
+        check_eq(w.d.request("GET", API + "/calls", key=w.key).json[
+            "pagination"]["total"], 3, "no other calls")
+        check_eq(w.dg.requests_for("listen"), [], "no provider contacted")
+
+
+@case
 def provider_refuses_key():
     with World() as w:
         w.d.request("POST", API + "/byok", key=w.key,
@@ -264,6 +313,8 @@ def stt_refuses_platform_key():
         check_eq(s.wait_closed(), 1000, "a clean close")
         call = w.call(call_id).json
         check_eq((call["status"], call["end_reason"]), ("ended", "error"))
+        check(call["error"].startswith("stt_failed: Deepgram") and
+              "platform" in call["error"], "the record says why", call)
         check(KEYS["deepgram"] not in w.d.log(), "key not logged")
 
 
@@ -338,6 +389,67 @@ def provider_config():
 
 
 @case
+def mulaw_call():
+    """G.711 mu-law in and out at 8 kHz: ElevenLabs is asked for
+    ulaw_8000, and the caller gets its bytes in 20 ms frames."""
+    first = "Hello, how can I help?"
+    with World() as w:
+        s = w.session()
+        started = s.start(w.assistant, rate=8000, encoding="mulaw")
+        check_eq(started["audio"], {"encoding": "mulaw", "sample_rate": 8000})
+        heard = first_message_heard(s)
+        check_eq(heard["text"], first)
+        t_heard = [t for t, e in s.events if e is heard][0]
+        with s.cv:
+            greeting = b"".join(f for t, f in s.frames if t <= t_heard)
+        # The fake's mu-law, byte for byte, padded with silence to whole
+        # frames. 0x7f ("negative zero") decodes to 0 and so comes back
+        # as 0xff, the code of 0: the same sound.
+        want = synth(first, "ulaw_8000", 20).replace(b"\x7f", b"\xff")
+        want += b"\xff" * (-len(want) % 160)
+        check_eq(len(greeting), len(want), "greeting length")
+        check(greeting == want, "the greeting is ElevenLabs' mu-law")
+
+        # Caller audio as mu-law, frames of any length (here 30 ms).
+        question = fakeaudio.ulaw_encode(
+            speech_pcm("What are your opening hours?", rate=8000) +
+            silence(1.0, rate=8000))
+        n0 = len(s.frames)
+        t0 = time.monotonic()
+        for k, i in enumerate(range(0, len(question), 240)):
+            s.send_audio(question[i:i + 240])
+            delay = t0 + (k + 1) * 0.030 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        reply = wait_for(lambda: len(assistant_turns(s)) >= 2 and
+                         assistant_turns(s)[1], 20, "the reply")
+        check("opening hours" in reply["text"].lower(), "the reply", reply)
+        s.stop()
+        s.wait_closed()
+        check_eq({len(f) for _, f in s.frames}, {160}, "20 ms of mu-law")
+        # The reply: the fake's mu-law of each sentence, back to back.
+        with s.cv:
+            got = b"".join(f for _, f in s.frames[n0:])
+        # Sentences go out ahead (prefetch), so the fake may log them in
+        # either order; the caller hears them in the reply's.
+        spoken = sorted((r["text"] for r in w.el.requests_for("stream")[1:]),
+                        key=reply["text"].index)
+        check_eq(" ".join(spoken), reply["text"], "every sentence spoken")
+        want = b"".join(synth(t, "ulaw_8000", 20) for t in spoken)
+        want = want.replace(b"\x7f", b"\xff")
+        want += b"\xff" * (-len(want) % 160)
+        check_eq(len(got), len(want), "reply length")
+        check(got == want, "the reply is ElevenLabs' mu-law")
+
+        listen = w.dg.requests_for("listen")[0]
+        check_eq((listen["query"]["encoding"], listen["query"]["sample_rate"]),
+                 ("linear16", "8000"), "the pipeline inside is PCM")
+        check(listen["utterances"] >= 1, "the caller's mu-law was heard")
+        check_eq({r["output_format"] for r in w.el.requests_for("stream")},
+                 {"ulaw_8000"})
+
+
+@case
 def rate_limited_then_ok():
     with World() as w:
         w.oa.script("429:100", "ok")
@@ -387,6 +499,37 @@ def llm_hangs():
         check("ended" not in s.types(), "still running")
         s.stop()
         check_eq(s.wait_event("ended")["reason"], "customer-ended-call")
+
+
+@case
+def llm_failed_turn_joins_next():
+    """A turn the model failed to answer is not left dangling: the next
+    request holds what the caller said since the last answer as one user
+    message, never two user messages in a row."""
+    with World(transcripts=("What are your opening hours",
+                            "Hello are you there")) as w:
+        w.oa.script("400")
+        s = w.session()
+        call_id = s.start(w.assistant)["call_id"]
+        first_message_heard(s)
+        s.stream(speech_pcm("What are your opening hours?") + silence(1.0))
+        check_eq(s.wait_event("error", timeout=20)["error"], "llm_failed")
+        reply = turn(s, speech_pcm("Hello, are you there?"), 2)
+        check("are you there" in reply["text"].lower(), "answered", reply)
+        chats = w.oa.requests_for("chat")
+        check_eq(len(chats), 2, "one request per turn")
+        msgs = chats[1]["json"]["messages"]
+        roles = [m["role"] for m in msgs]
+        check_eq(roles, ["assistant", "user"], "the history sent")
+        text = msgs[1]["content"].lower()
+        check("opening hours" in text and "are you there" in text and
+              text.index("opening hours") < text.index("are you there"),
+              "both caller turns, in order", msgs)
+        s.stop()
+        s.wait_closed()
+        # The transcript keeps the turns as they were said.
+        roles = [m["role"] for m in w.call(call_id).json["messages"]]
+        check_eq(roles, ["assistant", "user", "user", "assistant"])
 
 
 @case
@@ -797,6 +940,9 @@ def bad_input():
         expect(lambda s: s.send_json(dict(start, audio={
             "encoding": "pcm_s16le", "sample_rate": 11025})),
             "invalid_audio_format")
+        expect(lambda s: s.send_json(dict(start, audio={
+            "encoding": "mulaw", "sample_rate": 16000})),
+            "invalid_audio_format")
         expect(lambda s: s.send_json(dict(start, assistant_override={
             "llm_config": {"temperature": 7}})), "invalid_override")
 
@@ -845,10 +991,16 @@ def bad_input():
                     body={"is_active": False})
         expect(lambda s: s.send_json(start), "assistant_inactive")
         check_eq(w.d.request("GET", "/healthz").status, 200)
-        # Every failed start left no call behind; the started ones ended.
+        # A start that named the assistant is a call, failed if it could
+        # not run; protocol garbage and unknown assistants left nothing.
         calls = w.d.request("GET", API + "/calls?limit=100",
                             key=w.key).json["calls"]
-        check_eq({c["status"] for c in calls}, {"ended"}, "calls")
+        check_eq({c["status"] for c in calls}, {"ended", "failed"}, "calls")
+        check_eq(sorted(c["error"].split(":")[0] for c in calls
+                        if c["status"] == "failed"),
+                 ["assistant_inactive", "invalid_audio_format",
+                  "invalid_audio_format", "invalid_audio_format",
+                  "invalid_override"], "failed starts")
 
 
 @case
