@@ -95,6 +95,21 @@ static long content_length(struct lws *wsi)
 }
 
 
+/*
+ * Refuses a request before all its body has been read: charges the client
+ * first (the answer carries the rate-limit headers, or becomes a 401 or
+ * 429), and closes the connection after the answer, as the body left
+ * unread puts the stream out of step.
+ */
+static void refuse(struct sv_http_req *req, int status, const char *code,
+                   const char *message)
+{
+    req->want_close = true;
+    if (sv_api_admit(req))
+        sv_http_error(req, status, code, message, NULL);
+}
+
+
 static int on_http(struct sv_server *s, struct lws *wsi,
                    struct sv_http_req *req, const char *uri)
 {
@@ -109,14 +124,12 @@ static int on_http(struct sv_server *s, struct lws *wsi,
 
     len = content_length(wsi);
     if (len < 0) {
-        sv_http_error(req, 400, "invalid_request", "bad Content-Length", NULL);
+        refuse(req, 400, "invalid_request", "bad Content-Length");
         return 0;
     }
     if ((size_t)len > req->body_limit_bytes) {
-        req->body_too_large = true;
-        if (sv_api_admit(req))
-            sv_http_error(req, 413, "payload_too_large",
-                          "request body is larger than the limit", NULL);
+        refuse(req, 413, "payload_too_large",
+               "request body is larger than the limit");
         return 0;
     }
     if (len == 0)
@@ -130,10 +143,8 @@ static int on_body(struct sv_http_req *req, const void *in, size_t len)
     if (req->has_reply)
         return 0;
     if (req->body.len + len > req->body_limit_bytes) {
-        req->body_too_large = true;
-        if (sv_api_admit(req))
-            sv_http_error(req, 413, "payload_too_large",
-                          "request body is larger than the limit", NULL);
+        refuse(req, 413, "payload_too_large",
+               "request body is larger than the limit");
         return 0;
     }
     sv_buf_append(&req->body, in, len);
@@ -189,8 +200,7 @@ static int write_reply(struct sv_http_req *req)
                   LWS_WRITE_HTTP_FINAL) != (int)body_len)
         return -1;
 
-    /* An unread body (too large) leaves the stream out of step: close. */
-    if (req->body_too_large)
+    if (req->want_close)
         return -1;
     if (lws_http_transaction_completed(wsi))
         return -1;
@@ -203,6 +213,8 @@ void sv_http_reply(struct sv_http_req *req, int status, json_t *body)
     char *text;
 
     SV_ASSERT(!req->has_reply);
+    /* Every answer carries the rate-limit headers: see sv_api_admit(). */
+    SV_ASSERT(req->has_rate);
     text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(body);
     SV_ASSERT(text != NULL);
