@@ -83,15 +83,28 @@ static void req_reset(struct sv_http_req *req)
 }
 
 
+/*
+ * The request's Content-Length: 0 when there is none, -1 when it is not
+ * one plain decimal number (a sign, other characters, several headers,
+ * which lws joins with commas, or more than 31 characters). A number too
+ * large for a long is LONG_MAX, over any body limit.
+ */
 static long content_length(struct lws *wsi)
 {
     char buf[32];
+    char *end;
+    long len;
 
-    if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_CONTENT_LENGTH) <=
-        0) {
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
         return 0;
+    if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_CONTENT_LENGTH) <=
+            0 ||
+        buf[0] < '0' || buf[0] > '9') {
+        return -1;
     }
-    return strtol(buf, NULL, 10);
+    /* Digits only: strtol() saturates at LONG_MAX. */
+    len = strtol(buf, &end, 10);
+    return *end == '\0' ? len : -1;
 }
 
 
@@ -122,6 +135,12 @@ static int on_http(struct sv_server *s, struct lws *wsi,
     req->body_limit_bytes = s->d->cfg->max_body_bytes;
     snprintf(req->path, sizeof(req->path), "%s", uri);
 
+    /* lws reads no chunked request body: refuse what it would misframe. */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        refuse(req, 411, "length_required",
+               "send the body with a Content-Length, not chunked");
+        return 0;
+    }
     len = content_length(wsi);
     if (len < 0) {
         refuse(req, 400, "invalid_request", "bad Content-Length");

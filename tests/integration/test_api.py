@@ -375,9 +375,9 @@ def raw_post(path, headers, body=b"", key=None):
 def rate_headers_on_every_answer():
     """Every answer carries the rate-limit headers and counts against the
     limit: errors as much as successes, refusals made before the body is
-    read (a bad Content-Length, a body over the limit) and paths outside
-    /api/v1. A valid key is charged wherever it is
-    sent; a request without one is charged to the client's address."""
+    read (a bad Content-Length, a chunked body, a body over the limit)
+    and paths outside /api/v1. A valid key is charged wherever it is sent;
+    a request without one is charged to the client's address."""
     with Daemon(rate_limit=40) as d:
         _, key = d.org()
         big = b'{"provider": "openai", "api_key": "' + b"x" * 70000 + b'"}'
@@ -411,8 +411,14 @@ def rate_headers_on_every_answer():
         # the answer, as the stream is out of step.
         early = [
             (["Content-Length: -5"], b"", 400, "invalid_request"),
+            (["Content-Length: abc"], b"{}", 400, "invalid_request"),
+            (["Content-Length: 2x"], b"{}", 400, "invalid_request"),
+            (["Content-Length: 2", "Content-Length: 2"], b"{}", 400,
+             "invalid_request"),
             (["Content-Length: 99999999999999999999999"], b"", 413,
              "payload_too_large"),
+            (["Transfer-Encoding: chunked"], b"2\r\n{}\r\n0\r\n\r\n", 411,
+             "length_required"),
         ]
         for headers, body, status, code in early:
             what = " ".join(headers)
@@ -445,7 +451,7 @@ def rate_headers_on_every_answer():
         check_eq(r.status, 401, "no key, bad Content-Length")
         check_rate(r, anon, "no key, bad Content-Length")
         check(closed, "no key, bad Content-Length: connection closed")
-        r, _ = d.raw_request(raw_post("/healthz", ["Content-Length: -2"]))
+        r, _ = d.raw_request(raw_post("/healthz", ["Content-Length: x"]))
         check_eq(r.status, 400, "no key, bad Content-Length on /healthz")
         check_rate(r, anon, "no key, bad Content-Length on /healthz")
         # The keyed budget was not touched by any of these.
