@@ -211,11 +211,13 @@ def pick_providers(d, key):
 
 
 def local_daemon(tmp, clock, extra="", setup=None,
-                 first_message="Hello from the speaker.", alsa_extra=""):
+                 first_message="Hello from the speaker.", alsa_extra="",
+                 env_extra=None):
     """Creates an org and an assistant with a daemon without local audio,
     then starts one with a [local_audio] section on svcap and svplay.
     Returns (daemon, org id, assistant id, providers)."""
     env = alsa_env(tmp, clock.infile, clock.outfile, alsa_extra)
+    env.update(env_extra or {})
     # Platform keys, so that calls get past key resolution to the
     # adapters; nothing here reaches a provider.
     env.update({"DEEPGRAM_API_KEY": "dg-test", "OPENAI_API_KEY": "oa-test",
@@ -416,9 +418,16 @@ def rate_refused():
             skip("no ALSA device that takes 48000 Hz only here (the a52 "
                  "plugin of libasound2-plugins): %s" %
                  (rates or r.stderr.strip()[-300:]))
+        # The a52 plugin leaks some 14 KiB each time PortAudio probes it
+        # (pa_loop, which has no daemon code, shows the same), and is
+        # unloaded before exit, so LeakSanitizer cannot name it: leak
+        # checks are off for this daemon; ASan's other checks stay.
+        opts = os.environ.get("ASAN_OPTIONS", "")
         d, org, aid, providers, key = local_daemon(
             tmp, clock, "input_device = svcap\noutput_device = sv48\n"
-            "sample_rate = 16000", alsa_extra=ALSA_CONF_48K)
+            "sample_rate = 16000", alsa_extra=ALSA_CONF_48K,
+            env_extra={"ASAN_OPTIONS": (opts + ":" if opts else "") +
+                       "detect_leaks=0"})
         with d:
             wait_for(lambda: "local audio is off" in d.log_since_start(), 15,
                      "the rate refusal")
