@@ -83,14 +83,15 @@ def tone(samples, period=40, amp=8000):
                     for i in range(samples))
 
 
-# A playback device that takes 48000 Hz and nothing else, as many USB and
+# Playback devices that take one rate and nothing else, as many USB and
 # HDMI sound cards do: ALSA's a52 plugin (libasound2-plugins) encodes
-# AC3, which exists at 48000 and 44100 Hz only, and this one is set to
-# 48000; the plug in front converts format and channels (mono 16-bit in)
-# but, with its slave rate "unchanged", never the rate. The AC3 bytes go
-# to svplay, so the clock paces them like any playback.
-ALSA_CONF_48K = """
-pcm.svac3 {
+# AC3, which exists at 48000 and 44100 Hz only; the plug in front
+# converts format and channels (mono 16-bit in) but, with its slave rate
+# "unchanged", never the rate. sv48 takes 48000 Hz, sv44 44100 Hz (no
+# rate [local_audio] allows). The AC3 bytes go to svplay, so the clock
+# paces them like any playback.
+ALSA_CONF_FIXED_RATE = """
+pcm.svac3_48 {
     type a52
     slavepcm "svplay"
     rate 48000
@@ -99,7 +100,20 @@ pcm.svac3 {
 pcm.sv48 {
     type plug
     slave {
-        pcm "svac3"
+        pcm "svac3_48"
+        rate "unchanged"
+    }
+}
+pcm.svac3_44 {
+    type a52
+    slavepcm "svplay"
+    rate 44100
+    channels 2
+}
+pcm.sv44 {
+    type plug
+    slave {
+        pcm "svac3_44"
         rate "unchanged"
     }
 }
@@ -397,14 +411,14 @@ def device_gone():
 @case
 def rate_refused():
     """A speaker that takes 48000 Hz only, with sample_rate = 16000: one
-    ERR line naming the device and the rate, no call, HTTP keeps serving,
-    a clean stop. With sample_rate = 48000 the same devices open, so it
-    was the rate that was refused."""
+    ERR line naming the device, the rate, and the rate it takes; no call,
+    HTTP keeps serving, a clean stop. With sample_rate = 48000 the same
+    devices open, so it was the rate that was refused."""
     tmp = harness.tempfile.mkdtemp(prefix="sv-la-")
     clock = Clock(tmp)
     try:
         env = dict(os.environ)
-        env.update(alsa_env(tmp, clock.infile, clock.outfile, ALSA_CONF_48K))
+        env.update(alsa_env(tmp, clock.infile, clock.outfile, ALSA_CONF_FIXED_RATE))
         try:
             r = subprocess.run(["aplay", "-D", "sv48", "--dump-hw-params",
                                 "-c1", "-fS16_LE", "-d1", "/dev/zero"],
@@ -425,7 +439,7 @@ def rate_refused():
         opts = os.environ.get("ASAN_OPTIONS", "")
         d, org, aid, providers, key = local_daemon(
             tmp, clock, "input_device = svcap\noutput_device = sv48\n"
-            "sample_rate = 16000", alsa_extra=ALSA_CONF_48K,
+            "sample_rate = 16000", alsa_extra=ALSA_CONF_FIXED_RATE,
             env_extra={"ASAN_OPTIONS": (opts + ":" if opts else "") +
                        "detect_leaks=0"})
         with d:
@@ -436,7 +450,8 @@ def rate_refused():
             check_eq(len(lines), 1, "one line")
             check('local_audio: the output device "sv48" refuses mono '
                   '16-bit audio at 16000 Hz' in lines[0], lines[0])
-            check("sample_rate" in lines[0], "the line says what to change",
+            check("(it takes sample_rate = 48000 in [local_audio])" in
+                  lines[0], "the line says the rate the device takes",
                   lines[0])
             check(" err " in lines[0] or "<3>" in lines[0], "at ERR",
                   lines[0])
@@ -462,6 +477,23 @@ def rate_refused():
             check('local_audio: devices open: input "svcap", output "sv48", '
                   '48000 Hz' in log, "open at 48000 Hz", log)
             check_eq(d.stop(), 0, "clean exit at 48000 Hz")
+
+        # A device at 44100 Hz only: no rate that can be set helps.
+        with open(d.conf, "w") as f:
+            f.write(conf.replace("output_device = sv48",
+                                 "output_device = sv44"))
+        d.start()
+        with d:
+            wait_for(lambda: "local audio is off" in d.log_since_start(), 15,
+                     "the refusal at 44100 Hz")
+            line = [x for x in d.log_since_start().splitlines()
+                    if "local audio is off" in x][0]
+            check('the output device "sv44" refuses mono 16-bit audio at '
+                  '16000 Hz' in line, line)
+            check("(it takes no sample_rate that [local_audio] allows: pick "
+                  "another device)" in line, "no rate helps", line)
+            healthz_ok(d)
+            check_eq(d.stop(), 0, "clean exit at 44100 Hz")
     finally:
         clock.close()
 
