@@ -50,6 +50,8 @@
 #define DEFAULT_TIMEOUT_MS      10000
 #define DEFAULT_LOCAL_AUDIO_HZ  16000
 
+const unsigned sv_local_audio_rates_hz[4] = {8000, 16000, 24000, 48000};
+
 /* Room for a key plus generous trailing whitespace; more is too long. */
 #define KEY_BUF_BYTES (SV_CONFIG_KEY_MAX_BYTES + 256)
 
@@ -515,11 +517,15 @@ static int set_la_rate(struct parse *p, size_t provider, const char *v)
 {
     unsigned long long n;
 
-    if (parse_uint(v, 8000, 48000, &n) < 0 ||
-        (n != 8000 && n != 16000 && n != 24000 && n != 48000))
-        return bad_value(p, "must be 8000, 16000, 24000 or 48000 (Hz)");
-    p->cfg->local_audio.sample_rate_hz = (unsigned)n;
-    return 0;
+    if (parse_uint(v, 8000, 48000, &n) == 0) {
+        for (size_t i = 0; i < SV_ARRAY_SIZE(sv_local_audio_rates_hz); i++) {
+            if (n == sv_local_audio_rates_hz[i]) {
+                p->cfg->local_audio.sample_rate_hz = (unsigned)n;
+                return 0;
+            }
+        }
+    }
+    return bad_value(p, "must be 8000, 16000, 24000 or 48000 (Hz)");
 }
 
 

@@ -28,6 +28,9 @@ struct sv_provider_conf {
     unsigned timeout_ms;    /* request or connect time-out */
 };
 
+/* The rates [local_audio] sample_rate may name, in Hz, lowest first. */
+extern const unsigned sv_local_audio_rates_hz[4];
+
 /*
  * [local_audio]: a call on the machine's own microphone and speaker.
  * Off (is_enabled false) when the file has no such section.
@@ -38,7 +41,7 @@ struct sv_local_audio_conf {
     char *org_id;            /* owned; whose assistant, keys and records */
     char *input_device;      /* owned; substring of a device name, or NULL */
     char *output_device;     /* owned; NULL for the default device */
-    unsigned sample_rate_hz; /* 8000, 16000, 24000 or 48000 */
+    unsigned sample_rate_hz; /* one of sv_local_audio_rates_hz */
 };
 
 struct sv_config {

@@ -279,20 +279,26 @@ bool sv_api_admit(struct sv_http_req *req)
 {
     char client[96];
 
-    /* Once per request: the rate is taken here and nowhere else. */
-    if (req->has_reply || req->has_rate || !is_api_path(req->path))
+    /*
+     * Once per request: the rate is taken here and nowhere else, before
+     * any answer, so that every answer carries the headers. A valid key
+     * is charged wherever it is sent; anything else is charged to the
+     * client's address, and only /api/v1 insists on a key.
+     */
+    if (req->has_reply || req->has_rate)
         return !req->has_reply;
-    if (authenticate(req) < 0) {
-        peer_client(req, client, sizeof(client));
-        if (!take_rate(req, client))
-            return false;
-        sv_http_error(req, 401, "unauthorized",
-                      "missing or unknown API key (Authorization: Bearer "
-                      "<key>)",
-                      NULL);
+    if (authenticate(req) == 0)
+        return take_rate(req, req->key_id);
+    peer_client(req, client, sizeof(client));
+    if (!take_rate(req, client))
         return false;
-    }
-    return take_rate(req, req->key_id);
+    if (!is_api_path(req->path))
+        return true;
+    sv_http_error(req, 401, "unauthorized",
+                  "missing or unknown API key (Authorization: Bearer "
+                  "<key>)",
+                  NULL);
+    return false;
 }
 
 
@@ -302,6 +308,8 @@ void sv_api_dispatch(struct sv_http_req *req)
     char allow[48];
     const char *path = req->path;
 
+    if (!sv_api_admit(req))
+        return;
     if (strcmp(path, "/healthz") == 0) {
         health(req);
         return;
@@ -311,9 +319,6 @@ void sv_api_dispatch(struct sv_http_req *req)
         return;
     }
     path += sizeof(API_PREFIX) - 1;
-
-    if (!sv_api_admit(req))
-        return;
 
     route = find_route(req, path, allow, sizeof(allow));
     if (route == NULL) {

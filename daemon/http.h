@@ -53,8 +53,8 @@ struct sv_http_req {
 
     struct sv_buf body; /* owned; raw request body */
     size_t body_limit_bytes;
-    bool body_too_large;
-    json_t *json; /* owned; parsed body, or NULL when empty */
+    bool want_close; /* refused before its body was read: close after */
+    json_t *json;    /* owned; parsed body, or NULL when empty */
 
     bool is_authed;
     char org_id[SV_ID_LEN];

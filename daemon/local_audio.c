@@ -205,12 +205,46 @@ static PaDeviceIndex find_device(struct sv_local_audio *la, const char *want,
 }
 
 
+/*
+ * Ends a refusal with what to do about it: which of the rates sample_rate
+ * may name the device takes for mono 16-bit audio, or that none does.
+ */
+static void say_rates_taken(const PaStreamParameters *sp, bool is_input,
+                            char *buf, size_t len)
+{
+    unsigned taken[SV_ARRAY_SIZE(sv_local_audio_rates_hz)];
+    size_t n = 0;
+    size_t at;
+
+    for (size_t i = 0; i < SV_ARRAY_SIZE(sv_local_audio_rates_hz); i++) {
+        if (Pa_IsFormatSupported(is_input ? sp : NULL, is_input ? NULL : sp,
+                                 sv_local_audio_rates_hz[i]) ==
+            paFormatIsSupported)
+            taken[n++] = sv_local_audio_rates_hz[i];
+    }
+    if (n == 0) {
+        snprintf(buf, len,
+                 "it takes no sample_rate that [local_audio] allows: pick "
+                 "another device");
+        return;
+    }
+    at = (size_t)snprintf(buf, len, "it takes sample_rate =");
+    for (size_t i = 0; i < n && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s %u",
+                               i == 0 ? "" : (i + 1 == n ? " or" : ","),
+                               taken[i]);
+    if (at < len)
+        snprintf(buf + at, len - at, " in [local_audio]");
+}
+
+
 /* Opens one mono 16-bit stream; la->err says why not. */
 static int open_stream(struct sv_local_audio *la, bool is_input, PaStream **out)
 {
     const char *want =
         is_input ? la->conf->input_device : la->conf->output_device;
     char *name = is_input ? la->in_name : la->out_name;
+    char taken[128];
     PaStreamParameters sp;
     const PaDeviceInfo *info;
     PaError pe;
@@ -228,11 +262,12 @@ static int open_stream(struct sv_local_audio *la, bool is_input, PaStream **out)
     pe = Pa_IsFormatSupported(is_input ? &sp : NULL, is_input ? NULL : &sp,
                               la->rate_hz);
     if (pe != paFormatIsSupported) {
+        say_rates_taken(&sp, is_input, taken, sizeof(taken));
         snprintf(la->err, sizeof(la->err),
                  "the %s device \"%s\" refuses mono 16-bit audio at %u Hz: "
-                 "%s (try another sample_rate in [local_audio])",
+                 "%s (%s)",
                  is_input ? "input" : "output", name, la->rate_hz,
-                 Pa_GetErrorText(pe));
+                 Pa_GetErrorText(pe), taken);
         return -EINVAL;
     }
     pe = Pa_OpenStream(out, is_input ? &sp : NULL, is_input ? NULL : &sp,

@@ -83,15 +83,43 @@ static void req_reset(struct sv_http_req *req)
 }
 
 
+/*
+ * The request's Content-Length: 0 when there is none, -1 when it is not
+ * one plain decimal number (a sign, other characters, several headers,
+ * which lws joins with commas, or more than 31 characters). A number too
+ * large for a long is LONG_MAX, over any body limit.
+ */
 static long content_length(struct lws *wsi)
 {
     char buf[32];
+    char *end;
+    long len;
 
-    if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_CONTENT_LENGTH) <=
-        0) {
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
         return 0;
+    if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_CONTENT_LENGTH) <=
+            0 ||
+        buf[0] < '0' || buf[0] > '9') {
+        return -1;
     }
-    return strtol(buf, NULL, 10);
+    /* Digits only: strtol() saturates at LONG_MAX. */
+    len = strtol(buf, &end, 10);
+    return *end == '\0' ? len : -1;
+}
+
+
+/*
+ * Refuses a request before all its body has been read: charges the client
+ * first (the answer carries the rate-limit headers, or becomes a 401 or
+ * 429), and closes the connection after the answer, as the body left
+ * unread puts the stream out of step.
+ */
+static void refuse(struct sv_http_req *req, int status, const char *code,
+                   const char *message)
+{
+    req->want_close = true;
+    if (sv_api_admit(req))
+        sv_http_error(req, status, code, message, NULL);
 }
 
 
@@ -107,16 +135,20 @@ static int on_http(struct sv_server *s, struct lws *wsi,
     req->body_limit_bytes = s->d->cfg->max_body_bytes;
     snprintf(req->path, sizeof(req->path), "%s", uri);
 
+    /* lws reads no chunked request body: refuse what it would misframe. */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        refuse(req, 411, "length_required",
+               "send the body with a Content-Length, not chunked");
+        return 0;
+    }
     len = content_length(wsi);
     if (len < 0) {
-        sv_http_error(req, 400, "invalid_request", "bad Content-Length", NULL);
+        refuse(req, 400, "invalid_request", "bad Content-Length");
         return 0;
     }
     if ((size_t)len > req->body_limit_bytes) {
-        req->body_too_large = true;
-        if (sv_api_admit(req))
-            sv_http_error(req, 413, "payload_too_large",
-                          "request body is larger than the limit", NULL);
+        refuse(req, 413, "payload_too_large",
+               "request body is larger than the limit");
         return 0;
     }
     if (len == 0)
@@ -130,10 +162,8 @@ static int on_body(struct sv_http_req *req, const void *in, size_t len)
     if (req->has_reply)
         return 0;
     if (req->body.len + len > req->body_limit_bytes) {
-        req->body_too_large = true;
-        if (sv_api_admit(req))
-            sv_http_error(req, 413, "payload_too_large",
-                          "request body is larger than the limit", NULL);
+        refuse(req, 413, "payload_too_large",
+               "request body is larger than the limit");
         return 0;
     }
     sv_buf_append(&req->body, in, len);
@@ -189,8 +219,7 @@ static int write_reply(struct sv_http_req *req)
                   LWS_WRITE_HTTP_FINAL) != (int)body_len)
         return -1;
 
-    /* An unread body (too large) leaves the stream out of step: close. */
-    if (req->body_too_large)
+    if (req->want_close)
         return -1;
     if (lws_http_transaction_completed(wsi))
         return -1;
@@ -203,6 +232,8 @@ void sv_http_reply(struct sv_http_req *req, int status, json_t *body)
     char *text;
 
     SV_ASSERT(!req->has_reply);
+    /* Every answer carries the rate-limit headers: see sv_api_admit(). */
+    SV_ASSERT(req->has_rate);
     text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(body);
     SV_ASSERT(text != NULL);

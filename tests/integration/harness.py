@@ -234,3 +234,24 @@ class Daemon:
         conn.close()
         self.responses.append(resp.raw)
         return resp
+
+    def raw_request(self, data, close_timeout=10):
+        """Sends data over TCP exactly as given (a request http.client
+        would not write) and reads one answer. Returns (response, closed):
+        closed is whether the daemon then closed the connection, as it
+        must after a request whose body it cannot frame."""
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        try:
+            sock.sendall(data)
+            r = http.client.HTTPResponse(sock)
+            r.begin()
+            resp = Response(r.status, r.getheaders(), r.read())
+            sock.settimeout(close_timeout)
+            try:
+                closed = sock.recv(1) == b""
+            except socket.timeout:
+                closed = False
+        finally:
+            sock.close()
+        self.responses.append(resp.raw)
+        return resp, closed

@@ -344,11 +344,41 @@ def rate_limit():
         check_eq(d.request("GET", API + "/byok", key=other).status, 200)
 
 
+def check_rate(r, budget, what):
+    """Checks that r carries the rate-limit headers of budget ({"limit":
+    N}) with one more request taken. The count starts again when the
+    one-minute window does (the reset time changes)."""
+    reset = r.headers.get("x-ratelimit-reset")
+    check(reset is not None and int(reset) > 1700000000,
+          what + ": X-RateLimit-Reset", reset)
+    if reset != budget.get("reset"):
+        budget["reset"], budget["used"] = reset, 0
+    budget["used"] += 1
+    check_eq(r.headers.get("x-ratelimit-limit"), str(budget["limit"]),
+             what + ": X-RateLimit-Limit")
+    check_eq(r.headers.get("x-ratelimit-remaining"),
+             str(budget["limit"] - budget["used"]),
+             what + ": X-RateLimit-Remaining")
+    check("retry-after" not in r.headers, what + ": no Retry-After")
+
+
+def raw_post(path, headers, body=b"", key=None):
+    """A POST written by hand, with headers exactly as given."""
+    lines = ["POST %s HTTP/1.1" % path, "Host: 127.0.0.1"]
+    if key is not None:
+        lines.append("Authorization: Bearer " + key)
+    lines += ["Content-Type: application/json"] + headers
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
 @case
 def rate_headers_on_every_answer():
-    """Errors carry the rate-limit headers too, and count against the
-    limit: a refused body (413) as much as a bad method or a bad type."""
-    with Daemon(rate_limit=20) as d:
+    """Every answer carries the rate-limit headers and counts against the
+    limit: errors as much as successes, refusals made before the body is
+    read (a bad Content-Length, a chunked body, a body over the limit)
+    and paths outside /api/v1. A valid key is charged wherever it is sent;
+    a request without one is charged to the client's address."""
+    with Daemon(rate_limit=40) as d:
         _, key = d.org()
         big = b'{"provider": "openai", "api_key": "' + b"x" * 70000 + b'"}'
         answers = [
@@ -361,24 +391,72 @@ def rate_headers_on_every_answer():
             ("POST", API + "/byok", {"raw": b"{oops"}, 400),
             ("POST", API + "/byok", {"raw": big}, 413),
             ("GET", API + "/assistants/nope", {}, 404),
+            ("GET", "/nowhere", {}, 404),
+            ("GET", "/healthz", {}, 200),
+            ("POST", "/healthz", {}, 405),
         ]
-        for i, (method, path, kw, status) in enumerate(answers):
+        keyed = {"limit": 40}
+        for method, path, kw, status in answers:
             r = d.request(method, path, key=key, **kw)
             what = "%s %s" % (method, path)
             check_eq(r.status, status, what)
-            check_eq(r.headers.get("x-ratelimit-limit"), "20", what)
-            check_eq(r.headers.get("x-ratelimit-remaining"), str(19 - i),
-                     what)
-            check("x-ratelimit-reset" in r.headers, what)
-            check("retry-after" not in r.headers, what)
-        check_eq(d.request("PUT", API + "/byok", key=key, body={})
-                 .headers.get("allow"), "GET, POST, DELETE", "Allow header")
-        # Without a key the budget is the client address's: a 401 and a
-        # 413 without a key both carry it, and neither is a 413 leak of
-        # the route (the key is checked first).
+            check_eq(r.json is not None and "error" in r.json, status >= 400,
+                     what + ": error body")
+            check_rate(r, keyed, what)
+        r = d.request("PUT", API + "/byok", key=key, body={})
+        check_eq(r.headers.get("allow"), "GET, POST, DELETE", "Allow header")
+        check_rate(r, keyed, "PUT again")
+
+        # Refused before the body is read; the connection closes after
+        # the answer, as the stream is out of step.
+        early = [
+            (["Content-Length: -5"], b"", 400, "invalid_request"),
+            (["Content-Length: abc"], b"{}", 400, "invalid_request"),
+            (["Content-Length: 2x"], b"{}", 400, "invalid_request"),
+            (["Content-Length: 2", "Content-Length: 2"], b"{}", 400,
+             "invalid_request"),
+            (["Content-Length: 99999999999999999999999"], b"", 413,
+             "payload_too_large"),
+            (["Transfer-Encoding: chunked"], b"2\r\n{}\r\n0\r\n\r\n", 411,
+             "length_required"),
+        ]
+        for headers, body, status, code in early:
+            what = " ".join(headers)
+            r, closed = d.raw_request(raw_post(API + "/byok", headers, body,
+                                               key=key))
+            check_eq(r.status, status, what)
+            check_eq(r.json and r.json.get("error"), code, what)
+            check_rate(r, keyed, what)
+            check(closed, what + ": connection closed after the answer")
+        r, _ = d.raw_request(raw_post("/healthz", ["Content-Length: -1"],
+                                      key=key))
+        check_eq(r.status, 400, "bad Content-Length outside /api/v1")
+        check_rate(r, keyed, "bad Content-Length outside /api/v1")
+
+        # Without a key the budget is the client address's: the key is
+        # checked before the body (a 401, not a 413 or a 400), and paths
+        # that need no key carry that budget too.
+        anon = {"limit": 40}
+        r = d.request("GET", "/healthz")
+        check_eq(r.status, 200, "healthz without a key")
+        check_rate(r, anon, "healthz without a key")
+        r = d.request("GET", "/nowhere")
+        check_eq(r.status, 404, "unknown path without a key")
+        check_rate(r, anon, "unknown path without a key")
         r = d.request("POST", API + "/byok", raw=big)
         check_eq(r.status, 401, "no key, large body")
-        check_eq(r.headers.get("x-ratelimit-limit"), "20")
+        check_rate(r, anon, "no key, large body")
+        r, closed = d.raw_request(raw_post(API + "/byok",
+                                           ["Content-Length: -5"]))
+        check_eq(r.status, 401, "no key, bad Content-Length")
+        check_rate(r, anon, "no key, bad Content-Length")
+        check(closed, "no key, bad Content-Length: connection closed")
+        r, _ = d.raw_request(raw_post("/healthz", ["Content-Length: x"]))
+        check_eq(r.status, 400, "no key, bad Content-Length on /healthz")
+        check_rate(r, anon, "no key, bad Content-Length on /healthz")
+        # The keyed budget was not touched by any of these.
+        r = d.request("GET", API + "/byok", key=key)
+        check_rate(r, keyed, "keyed budget after the unkeyed requests")
 
 
 @case
