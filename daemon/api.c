@@ -168,7 +168,11 @@ static bool take_rate(struct sv_http_req *req, const char *client)
 
     if (api->rl == NULL)
         api->rl = sv_ratelimit_new(d->cfg->rate_limit_per_min);
-    ok = sv_ratelimit_take(api->rl, client, time(NULL), &rate);
+    /* Health checks are never refused: monitors poll them. */
+    ok = sv_ratelimit_take(api->rl, client, time(NULL),
+                           req->method == SV_METHOD_GET &&
+                               strcmp(req->path, "/healthz") == 0,
+                           &rate);
     req->has_rate = true;
     req->rate_limit = rate.limit;
     req->rate_remaining = rate.remaining;
@@ -283,7 +287,8 @@ bool sv_api_admit(struct sv_http_req *req)
      * Once per request: the rate is taken here and nowhere else, before
      * any answer, so that every answer carries the headers. A valid key
      * is charged wherever it is sent; anything else is charged to the
-     * client's address, and only /api/v1 insists on a key.
+     * client's address, and only /api/v1 insists on a key. GET /healthz
+     * shows the budget without using it.
      */
     if (req->has_reply || req->has_rate)
         return !req->has_reply;

@@ -68,7 +68,7 @@ void sv_ratelimit_free(struct sv_ratelimit *rl)
 
 
 bool sv_ratelimit_take(struct sv_ratelimit *rl, const char *client, time_t now,
-                       struct sv_rate *rate)
+                       bool is_free, struct sv_rate *rate)
 {
     time_t window = now - now % WINDOW_S;
     struct entry **pp = &rl->bucket[hash(client)];
@@ -103,6 +103,10 @@ bool sv_ratelimit_take(struct sv_ratelimit *rl, const char *client, time_t now,
     rate->limit = rl->per_minute;
     rate->reset = (long)(window + WINDOW_S);
     rate->retry_after_s = 0;
+    if (is_free) {
+        rate->remaining = rl->per_minute - found->count;
+        return true;
+    }
     if (found->count >= rl->per_minute) {
         rate->remaining = 0;
         rate->retry_after_s = (unsigned)(window + WINDOW_S - now);

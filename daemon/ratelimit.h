@@ -27,8 +27,11 @@ struct sv_rate {
 struct sv_ratelimit *sv_ratelimit_new(unsigned per_minute);
 void sv_ratelimit_free(struct sv_ratelimit *rl);
 
-/* Counts one request of client at time now; false when over the limit. */
+/*
+ * Counts one request of client at time now; false when over the limit.
+ * With is_free, fills rate as it stands and counts nothing (always true).
+ */
 bool sv_ratelimit_take(struct sv_ratelimit *rl, const char *client, time_t now,
-                       struct sv_rate *rate);
+                       bool is_free, struct sv_rate *rate);
 
 #endif

@@ -150,17 +150,21 @@ SV_TEST(ratelimit)
     struct sv_rate r;
     time_t t = 1800000000; /* a window start: divisible by 60 */
 
-    CHECK(sv_ratelimit_take(rl, "a", t, &r));
+    CHECK(sv_ratelimit_take(rl, "a", t, false, &r));
     CHECK_EQ(r.remaining, 2);
     CHECK_EQ(r.reset, t + 60);
-    CHECK(sv_ratelimit_take(rl, "a", t + 1, &r));
-    CHECK(sv_ratelimit_take(rl, "a", t + 2, &r));
-    CHECK(!sv_ratelimit_take(rl, "a", t + 50, &r));
+    CHECK(sv_ratelimit_take(rl, "a", t + 1, false, &r));
+    CHECK(sv_ratelimit_take(rl, "a", t + 2, false, &r));
+    CHECK(!sv_ratelimit_take(rl, "a", t + 50, false, &r));
     CHECK_EQ(r.remaining, 0);
     CHECK_EQ(r.retry_after_s, 10);
-    CHECK(sv_ratelimit_take(rl, "b", t + 50, &r));
+    /* A free request is never refused and shows the budget as it is. */
+    CHECK(sv_ratelimit_take(rl, "a", t + 51, true, &r));
+    CHECK_EQ(r.remaining, 0);
+    CHECK_EQ(r.retry_after_s, 0);
+    CHECK(sv_ratelimit_take(rl, "b", t + 50, false, &r));
     /* The next window starts afresh. */
-    CHECK(sv_ratelimit_take(rl, "a", t + 60, &r));
+    CHECK(sv_ratelimit_take(rl, "a", t + 60, false, &r));
     CHECK_EQ(r.remaining, 2);
     sv_ratelimit_free(rl);
 }

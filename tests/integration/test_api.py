@@ -339,21 +339,25 @@ def rate_limit():
         check_eq(r.status, 429, "over the limit")
         check_eq(r.json["error"], "rate_limited")
         check(1 <= int(r.headers["retry-after"]) <= 60, "retry-after")
+        # Health checks still answer, showing the spent budget.
+        r = d.request("GET", "/healthz", key=key)
+        check_eq(r.status, 200, "healthz over the limit")
+        check_eq(r.headers["x-ratelimit-remaining"], "0")
         # Another key has its own budget.
         _, other = d.org("Other")
         check_eq(d.request("GET", API + "/byok", key=other).status, 200)
 
 
-def check_rate(r, budget, what):
+def check_rate(r, budget, what, free=False):
     """Checks that r carries the rate-limit headers of budget ({"limit":
-    N}) with one more request taken. The count starts again when the
-    one-minute window does (the reset time changes)."""
+    N}) with one more request taken (none when free). The count starts
+    again when the one-minute window does (the reset time changes)."""
     reset = r.headers.get("x-ratelimit-reset")
     check(reset is not None and int(reset) > 1700000000,
           what + ": X-RateLimit-Reset", reset)
     if reset != budget.get("reset"):
         budget["reset"], budget["used"] = reset, 0
-    budget["used"] += 1
+    budget["used"] += 0 if free else 1
     check_eq(r.headers.get("x-ratelimit-limit"), str(budget["limit"]),
              what + ": X-RateLimit-Limit")
     check_eq(r.headers.get("x-ratelimit-remaining"),
@@ -402,7 +406,9 @@ def rate_headers_on_every_answer():
             check_eq(r.status, status, what)
             check_eq(r.json is not None and "error" in r.json, status >= 400,
                      what + ": error body")
-            check_rate(r, keyed, what)
+            # Health checks show the budget but never use it up.
+            check_rate(r, keyed, what,
+                       free=(method, path) == ("GET", "/healthz"))
         r = d.request("PUT", API + "/byok", key=key, body={})
         check_eq(r.headers.get("allow"), "GET, POST, DELETE", "Allow header")
         check_rate(r, keyed, "PUT again")
@@ -437,9 +443,13 @@ def rate_headers_on_every_answer():
         # checked before the body (a 401, not a 413 or a 400), and paths
         # that need no key carry that budget too.
         anon = {"limit": 40}
-        r = d.request("GET", "/healthz")
-        check_eq(r.status, 200, "healthz without a key")
-        check_rate(r, anon, "healthz without a key")
+        r = d.request("GET", "/nowhere")
+        check_eq(r.status, 404, "unknown path without a key")
+        check_rate(r, anon, "unknown path without a key")
+        for i in range(3):
+            r = d.request("GET", "/healthz")
+            check_eq(r.status, 200, "healthz without a key")
+            check_rate(r, anon, "healthz without a key", free=True)
         r = d.request("GET", "/nowhere")
         check_eq(r.status, 404, "unknown path without a key")
         check_rate(r, anon, "unknown path without a key")
