@@ -37,7 +37,7 @@
  *
  *   bench_sessions [--sessions 100] [--seconds 30] [--stt-ms 300]
  *                  [--llm-ms 200] [--tts-ms 150] [--daemon PATH]
- *                  [--strict]
+ *                  [--opus] [--strict]
  *
  * SPDX-License-Identifier: MIT
  */
@@ -63,6 +63,7 @@
 #include <libwebsockets.h>
 #include <uv.h>
 
+#include "pipeline/opus_codec.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 
@@ -117,11 +118,8 @@ struct turn *bench_turn(struct bench *b, int sess, int turn)
 
 
 /* The caller's audio: a buzz while speaking, near silence otherwise. */
-static void make_frame(const struct sess *s, uint64_t idx, int16_t *pcm)
+static void make_frame(bool voiced, uint64_t idx, int16_t *pcm)
 {
-    bool voiced = s->speech_from > 0 && idx >= s->speech_from &&
-                  idx < s->speech_from + SPEECH_FRAMES;
-
     for (int i = 0; i < FRAME_SAMPLES; i++) {
         double t = (double)(idx * FRAME_SAMPLES + (uint64_t)i) / RATE_HZ;
         double v = 0;
@@ -136,6 +134,40 @@ static void make_frame(const struct sess *s, uint64_t idx, int16_t *pcm)
         }
         pcm[i] = (int16_t)v;
     }
+}
+
+
+static bool is_voiced(const struct sess *s, uint64_t idx)
+{
+    return s->speech_from > 0 && idx >= s->speech_from &&
+           idx < s->speech_from + SPEECH_FRAMES;
+}
+
+
+/*
+ * With --opus the clients send packets encoded once, here: a second of
+ * speech and a second of silence to loop, so that the benchmark does not
+ * spend a core encoding what the fake Deepgram only measures the energy
+ * of. The daemon decodes every packet as it would a live caller's.
+ */
+static void opus_prepare(struct bench *b)
+{
+    struct sv_opus_enc *enc;
+    int16_t pcm[FRAME_SAMPLES];
+
+    if (sv_opus_enc_new(&enc, RATE_HZ, 0) < 0)
+        bench_die("cannot make an Opus encoder");
+    for (int k = 0; k < 2 * SPEECH_FRAMES; k++) {
+        bool voiced = k >= SPEECH_FRAMES;
+        struct packet *p =
+            voiced ? &b->opus_speech[k - SPEECH_FRAMES] : &b->opus_silence[k];
+
+        make_frame(voiced, (uint64_t)k, pcm);
+        if (sv_opus_encode(enc, pcm, FRAME_SAMPLES, p->data, sizeof(p->data),
+                           &p->len) < 0)
+            bench_die("cannot encode Opus");
+    }
+    sv_opus_enc_free(enc);
 }
 
 
@@ -203,17 +235,18 @@ static void sess_send_text(struct sess *s, const char *text)
 
 static int sess_writeable(struct sess *s)
 {
-    unsigned char buf[LWS_PRE + FRAME_BYTES];
+    unsigned char buf[LWS_PRE + SV_OPUS_MAX_PACKET_BYTES];
     char start[512];
 
     if (s->want_start) {
         s->want_start = false;
         snprintf(start, sizeof(start),
                  "{\"type\":\"start\",\"assistant_id\":\"%s\","
-                 "\"audio\":{\"encoding\":\"pcm_s16le\",\"sample_rate\":%d},"
+                 "\"audio\":{\"encoding\":\"%s\",\"sample_rate\":%d},"
                  "\"assistant_override\":{\"stt_config\":{\"keyterms\":"
                  "[\"bench-%d\"]}},\"metadata\":{\"bench\":true}}",
-                 s->b->assistant_id, RATE_HZ, s->idx);
+                 s->b->assistant_id, s->b->is_opus ? "opus" : "pcm_s16le",
+                 RATE_HZ, s->idx);
         sess_send_text(s, start);
     } else if (s->want_stop) {
         s->want_stop = false;
@@ -223,8 +256,20 @@ static int sess_writeable(struct sess *s)
                s->frames_sent < s->max_frames) {
         uint64_t idx = s->frames_sent;
 
-        make_frame(s, idx, (int16_t *)(buf + LWS_PRE));
-        if (lws_write(s->wsi, buf + LWS_PRE, FRAME_BYTES, LWS_WRITE_BINARY) < 0)
+        bool voiced = is_voiced(s, idx);
+        size_t len = FRAME_BYTES;
+
+        if (s->b->is_opus) {
+            const struct packet *p =
+                voiced ? &s->b->opus_speech[idx - s->speech_from]
+                       : &s->b->opus_silence[idx % SPEECH_FRAMES];
+
+            len = p->len;
+            memcpy(buf + LWS_PRE, p->data, len);
+        } else {
+            make_frame(voiced, idx, (int16_t *)(buf + LWS_PRE));
+        }
+        if (lws_write(s->wsi, buf + LWS_PRE, len, LWS_WRITE_BINARY) < 0)
             return -1;
         s->frame_ns[idx] = uv_hrtime();
         s->frames_sent++;
@@ -785,9 +830,9 @@ static int report(struct bench *b)
         }
     }
 
-    printf("\nsovereignd load benchmark: %d sessions, 16 kHz PCM in real "
+    printf("\nsovereignd load benchmark: %d sessions, 16 kHz %s in real "
            "time, %u s\n",
-           b->n_sessions, b->seconds);
+           b->n_sessions, b->is_opus ? "Opus" : "PCM", b->seconds);
     printf("provider delays: endpointing %u ms, LLM first token %u ms, TTS "
            "first byte %u ms (sum %u ms)\n",
            b->stt_ms, b->llm_ms, b->tts_ms, b->stt_ms + b->llm_ms + b->tts_ms);
@@ -996,7 +1041,7 @@ static void usage(void)
 {
     fputs("usage: bench_sessions [--sessions N] [--seconds S] [--stt-ms MS]\n"
           "                      [--llm-ms MS] [--tts-ms MS] [--daemon PATH]\n"
-          "                      [--strict]\n"
+          "                      [--opus] [--strict]\n"
           "Exit status: 0 when every turn went through (and, with --strict,\n"
           "every target was met), 1 when some did not, 3 when --strict and\n"
           "a target was missed.\n",
@@ -1015,6 +1060,7 @@ int main(int argc, char **argv)
         {"tts-ms", required_argument, NULL, 't'},
         {"daemon", required_argument, NULL, 'd'},
         {"strict", no_argument, NULL, 'S'},
+        {"opus", no_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
     static struct bench bench;
@@ -1054,6 +1100,9 @@ int main(int argc, char **argv)
         case 'S':
             b->is_strict = true;
             break;
+        case 'o':
+            b->is_opus = true;
+            break;
         default:
             usage();
         }
@@ -1083,6 +1132,8 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     setup(b);
+    if (b->is_opus)
+        opus_prepare(b);
     start_daemon(b);
     printf("bench_sessions: daemon pid %d on 127.0.0.1:%d, state in %s\n",
            b->proc.pid, b->daemon_port, b->dir);

@@ -16,6 +16,7 @@
 #include <libwebsockets.h>
 #include <uv.h>
 
+#include "pipeline/opus_codec.h"
 #include "util/buf.h"
 
 #define RATE_HZ        16000
@@ -31,6 +32,14 @@
 #define MAX_TEXT_BYTES 65536
 
 #define NS_PER_MS 1000000ULL
+
+/*
+ * The Opus encoder's lookahead at 16 kHz (2.5 ms plus the 4 ms delay
+ * compensation): what the daemon decodes trails the client's samples by
+ * this much, which the fake Deepgram takes off when it maps a stream
+ * position back to the client's frame.
+ */
+#define OPUS_DELAY_SAMPLES (RATE_HZ * 13 / 2000)
 
 #define BENCH_DG_KEY "bench-deepgram-key"
 #define BENCH_OA_KEY "bench-openai-key"
@@ -75,6 +84,12 @@ struct sess {
     struct sv_buf rx;
 };
 
+/* One Opus packet a client sends. */
+struct packet {
+    uint8_t data[SV_OPUS_MAX_PACKET_BYTES];
+    size_t len;
+};
+
 struct bench {
     uv_loop_t loop;
     struct lws_context *lws;
@@ -108,6 +123,9 @@ struct bench {
     int n_started, n_ended;
     bool is_stopping;
     bool is_strict; /* a missed target fails the run */
+    bool is_opus;   /* clients send and get Opus instead of PCM */
+    struct packet opus_speech[SPEECH_FRAMES];  /* with is_opus */
+    struct packet opus_silence[SPEECH_FRAMES]; /* looped */
 
     /* Resources, sampled once a second while sessions run. */
     long rss_idle_kib, rss_peak_kib, rss_after_kib;

@@ -171,7 +171,8 @@ static void dg_vad_frame(struct dg_conn *c, struct lws *wsi, bool voiced)
         dg_results(c, wsi, text, true);
         t = bench_turn(c->b, c->sess, c->utterances);
         if (s != NULL && t != NULL) {
-            uint64_t frame = (c->pos - 1) / FRAME_SAMPLES;
+            uint64_t delay = c->b->is_opus ? OPUS_DELAY_SAMPLES : 0;
+            uint64_t frame = (c->pos - 1 - delay) / FRAME_SAMPLES;
 
             t->final_out = uv_hrtime();
             if (frame < s->frames_sent)
