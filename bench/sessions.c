@@ -69,6 +69,10 @@
 
 /* ---- small helpers ---- */
 
+/* The daemon, once started, so that dying does not leave it running. */
+static pid_t daemon_pid;
+
+
 void bench_die(const char *fmt, ...)
 {
     va_list ap;
@@ -78,6 +82,8 @@ void bench_die(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputs("\n", stderr);
+    if (daemon_pid > 0)
+        kill(daemon_pid, SIGTERM);
     exit(1);
 }
 
@@ -495,6 +501,7 @@ static void on_daemon_exit(uv_process_t *p, int64_t status, int sig)
 
     b->has_exited = true;
     b->exit_status = sig != 0 ? 128 + sig : status;
+    daemon_pid = 0;
     uv_close((uv_handle_t *)p, NULL);
 }
 
@@ -687,6 +694,7 @@ static void start_daemon(struct bench *b)
     b->proc.data = b;
     if (uv_spawn(&b->loop, &b->proc, &o) < 0)
         bench_die("cannot start %s", b->daemon_path);
+    daemon_pid = b->proc.pid;
     uv_read_start((uv_stream_t *)&b->err_pipe, on_err_alloc, on_err_read);
     while (!b->is_ready && !b->has_exited)
         uv_run(&b->loop, UV_RUN_ONCE);
