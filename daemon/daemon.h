@@ -20,6 +20,7 @@ struct sv_vault;
 struct sv_server;
 struct sv_session;
 struct sv_local_audio;
+struct sv_opus_worker;
 
 struct sv_daemon {
     uv_loop_t *loop;              /* borrowed */
@@ -31,6 +32,7 @@ struct sv_daemon {
     struct sv_api *api;           /* owned by main; REST state */
     struct sv_session *sessions;  /* live voice sessions (a list) */
     struct sv_local_audio *local_audio; /* owned by main; NULL when off */
+    struct sv_opus_worker *opus;        /* owned by main; encodes reply audio */
 };
 
 #endif

@@ -27,6 +27,7 @@
 #include "daemon/local_audio.h"
 #include "daemon/server.h"
 #include "daemon/session.h"
+#include "pipeline/opus_worker.h"
 #include "providers/httpc.h"
 #include "store/store.h"
 #include "store/vault.h"
@@ -178,6 +179,9 @@ static int start(struct app *app, uv_loop_t *loop)
     rc = sv_httpc_new(&app->d.httpc, loop);
     if (rc < 0)
         return rc;
+    rc = sv_opus_worker_new(&app->d.opus, loop);
+    if (rc < 0)
+        return rc;
     rc = sv_server_start(&app->d.server, &app->d);
     if (rc < 0)
         return rc;
@@ -281,6 +285,11 @@ int main(int argc, char **argv)
         }
         SV_ASSERT(sv_server_is_closed(app.d.server));
         sv_server_free(app.d.server);
+    }
+    /* Every session is gone with the server, and so are their streams. */
+    if (app.d.opus != NULL) {
+        sv_opus_worker_free(app.d.opus);
+        uv_run(&loop, UV_RUN_DEFAULT);
     }
     if (uv_loop_close(&loop) != 0) {
         sv_log(SV_LOG_ERR, "sovereignd: a loop handle leaked at exit");

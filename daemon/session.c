@@ -33,6 +33,7 @@
 #include "pipeline/call.h"
 #include "pipeline/g711.h"
 #include "pipeline/opus_codec.h"
+#include "pipeline/opus_worker.h"
 #include "providers/registry.h"
 #include "store/store.h"
 #include "store/vault.h"
@@ -56,6 +57,7 @@ enum encoding {
 struct outmsg {
     struct outmsg *next;
     bool is_binary;
+    bool is_pending; /* an Opus frame the worker is still encoding */
     size_t len;
     unsigned char data[];
 };
@@ -75,8 +77,8 @@ struct sv_session {
     enum encoding enc;
     unsigned rate_hz;
     struct sv_opus_dec *dec;
-    struct sv_opus_enc *enc_opus;
-    struct sv_call *call; /* owned */
+    struct sv_opus_stream *opus_out; /* owned; reply audio, on the worker */
+    struct sv_call *call;            /* owned */
 
     struct outmsg *out_head, *out_tail;
     size_t out_audio; /* binary messages queued */
@@ -93,18 +95,25 @@ static void on_close_timer(uv_timer_t *t);
 
 /* ---- outgoing messages ---- */
 
-static void queue_msg(struct sv_session *s, const void *data, size_t len,
-                      bool is_binary)
+/*
+ * Queues a message of len bytes, copied from data, or with room for len
+ * bytes when data is NULL. Returns it, or NULL when nothing more may go
+ * out.
+ */
+static struct outmsg *queue_msg(struct sv_session *s, const void *data,
+                                size_t len, bool is_binary)
 {
     struct outmsg *m;
 
     if (s->wsi == NULL || s->want_close)
-        return;
+        return NULL;
     m = sv_xmalloc(sizeof(*m) + LWS_PRE + len);
     m->next = NULL;
     m->is_binary = is_binary;
+    m->is_pending = false;
     m->len = len;
-    memcpy(m->data + LWS_PRE, data, len);
+    if (data != NULL)
+        memcpy(m->data + LWS_PRE, data, len);
     if (s->out_tail != NULL)
         s->out_tail->next = m;
     else
@@ -113,6 +122,42 @@ static void queue_msg(struct sv_session *s, const void *data, size_t len,
     if (is_binary)
         s->out_audio++;
     lws_callback_on_writable(s->wsi);
+    return m;
+}
+
+
+/*
+ * The worker encoded the oldest frame still pending: it takes its place
+ * in the queue, so that audio and events go out in the order they came.
+ */
+static void on_opus_packet(void *arg, const uint8_t *packet, size_t len)
+{
+    struct sv_session *s = arg;
+    struct outmsg **pp = &s->out_head;
+    struct outmsg *prev = NULL;
+
+    while (*pp != NULL && !(*pp)->is_pending) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp == NULL)
+        return; /* dropped since (a barge-in or the close) */
+    if (len == 0) {
+        /* The encoder failed (logged): the frame is skipped. */
+        struct outmsg *m = *pp;
+
+        *pp = m->next;
+        if (s->out_tail == m)
+            s->out_tail = prev;
+        s->out_audio--;
+        free(m);
+    } else {
+        memcpy((*pp)->data + LWS_PRE, packet, len);
+        (*pp)->len = len;
+        (*pp)->is_pending = false;
+    }
+    if (s->wsi != NULL)
+        lws_callback_on_writable(s->wsi);
 }
 
 
@@ -152,6 +197,8 @@ static void drop_audio(struct sv_session *s)
         }
     }
     s->out_audio = 0;
+    if (s->opus_out != NULL)
+        sv_opus_stream_flush(s->opus_out);
 }
 
 
@@ -189,9 +236,8 @@ static void on_call_event(void *arg, json_t *ev)
 static void on_call_audio(void *arg, const int16_t *pcm, size_t samples)
 {
     struct sv_session *s = arg;
-    uint8_t packet[SV_OPUS_MAX_PACKET_BYTES];
     uint8_t ulaw[8000 / 50]; /* one 20 ms frame at 8 kHz */
-    size_t bytes = 0;
+    struct outmsg *m;
 
     if (s->out_audio >= MAX_QUEUED_AUDIO) {
         /* The client reads slower than real time: drop, never buffer. */
@@ -209,9 +255,12 @@ static void on_call_audio(void *arg, const int16_t *pcm, size_t samples)
         queue_msg(s, ulaw, samples, true);
         return;
     }
-    if (sv_opus_encode(s->enc_opus, pcm, samples, packet, sizeof(packet),
-                       &bytes) == 0)
-        queue_msg(s, packet, bytes, true);
+    /* Its place in the queue now; the worker fills it in. */
+    m = queue_msg(s, NULL, SV_OPUS_MAX_PACKET_BYTES, true);
+    if (m == NULL)
+        return;
+    m->is_pending = true;
+    sv_opus_stream_encode(s->opus_out, pcm, samples);
 }
 
 
@@ -339,7 +388,8 @@ static int parse_audio(struct sv_session *s, json_t *start, char *msg,
     s->rate_hz = (unsigned)rate;
     if (s->enc == ENC_OPUS &&
         (sv_opus_dec_new(&s->dec, s->rate_hz) < 0 ||
-         sv_opus_enc_new(&s->enc_opus, s->rate_hz, 0) < 0)) {
+         sv_opus_stream_new(&s->opus_out, s->d->opus, s->rate_hz,
+                            on_opus_packet, s) < 0)) {
         snprintf(msg, msg_len, "cannot set up the Opus codec");
         return -EIO;
     }
@@ -569,6 +619,9 @@ static int on_writeable(struct sv_session *s, struct lws *wsi)
 {
     struct outmsg *m = s->out_head;
 
+    /* The packet's callback asks for another turn once it is in. */
+    if (m != NULL && m->is_pending)
+        return 0;
     if (m != NULL) {
         s->out_head = m->next;
         if (s->out_head == NULL)
@@ -654,7 +707,7 @@ static void session_free(struct sv_session *s)
     }
     sv_buf_free(&s->rx);
     sv_opus_dec_free(s->dec);
-    sv_opus_enc_free(s->enc_opus);
+    sv_opus_stream_free(s->opus_out);
     if (s->has_timer)
         uv_close((uv_handle_t *)&s->timer, on_timer_closed);
     else
