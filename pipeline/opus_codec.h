@@ -16,7 +16,8 @@
  * every 20 ms.
  *
  * Each encoder and decoder belongs to one stream and is used by one
- * thread at a time (the loop thread).
+ * thread at a time (the loop thread, or for the encoders of reply audio
+ * the Opus worker's thread: pipeline/opus_worker.h).
  *
  * SPDX-License-Identifier: MIT
  */
