@@ -10,18 +10,28 @@
 # Without provider keys the assistant uses the offline engines
 # (pocketsphinx, the echo responder, espeak-ng): no keys, no network. With
 # DEEPGRAM_API_KEY, OPENAI_API_KEY and ELEVENLABS_API_KEY set, the same
-# command uses the real providers.
+# command uses the real providers, or compatible servers at the base URLs
+# in SOVEREIGN_DEEPGRAM_URL, SOVEREIGN_OPENAI_URL (a local llama.cpp or
+# vLLM server's http://127.0.0.1:8000/v1, say) and SOVEREIGN_ELEVENLABS_URL.
 #
 #   ./scripts/demo.sh          the shipped question
 #   ./scripts/demo.sh mic      talk into the microphone (Ctrl-C ends)
+#
+# SV_DEMO_DIR puts the state elsewhere than .demo/; SV_DEMO_BIN names a
+# folder that holds sovereignd and sovereignctl already built (the tests
+# use it), instead of building the release preset.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 
-build=build/release
-echo "demo: building (release)..."
-cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" >/dev/null
+if [ -n "${SV_DEMO_BIN:-}" ]; then
+    bin=$SV_DEMO_BIN
+else
+    bin=build/release/daemon
+    echo "demo: building (release)..."
+    cmake --preset release >/dev/null
+    cmake --build --preset release -j "$(nproc)" >/dev/null
+fi
 
 state=${SV_DEMO_DIR:-$PWD/.demo}
 rm -rf "$state"
@@ -37,11 +47,18 @@ path = $state/sovereign.db
 [vault]
 master_key_file = $state/master.key
 CONF
+provider_url() {
+    [ -z "$2" ] || printf '\n[provider.%s]\nurl = %s\n' "$1" "$2" \
+        >>"$state/sovereignd.conf"
+}
+provider_url deepgram "${SOVEREIGN_DEEPGRAM_URL:-}"
+provider_url openai "${SOVEREIGN_OPENAI_URL:-}"
+provider_url elevenlabs "${SOVEREIGN_ELEVENLABS_URL:-}"
 
-ctl() { "$build/daemon/sovereignctl" --config "$state/sovereignd.conf" "$@"; }
+ctl() { "$bin/sovereignctl" --config "$state/sovereignd.conf" "$@"; }
 ctl vault init >/dev/null
 
-"$build/daemon/sovereignd" --config "$state/sovereignd.conf" \
+"$bin/sovereignd" --config "$state/sovereignd.conf" \
     2>"$state/daemon.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT INT TERM
@@ -97,7 +114,7 @@ if [ $offline = yes ]; then
         "responder repeats what it heard: see KNOWN_ISSUES.md)"
 fi
 echo
-"$build/daemon/sovereignctl" --config "$state/sovereignd.conf" call \
+"$bin/sovereignctl" --config "$state/sovereignd.conf" call \
     --assistant "$assistant" --input "$input" --output "$output" \
     --socket "$state/sovereignd.sock" 2>&1
 echo

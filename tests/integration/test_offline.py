@@ -2,7 +2,8 @@
 through the real daemon and the real `sovereignctl call` client: the
 README demo's path, with the question that ships in demo/. No keys, no
 network, no fakes. Also the client's messages when the daemon is not
-there, the key is wrong or the assistant does not exist."""
+there, the key is wrong or the assistant does not exist; and the demo
+script itself with provider keys set, against the fake providers."""
 
 import array
 import math
@@ -15,7 +16,11 @@ import tempfile
 import wave
 
 from harness import (Daemon, case, check, check_eq, main, SOURCE_DIR,
-                     SOVEREIGNCTL)
+                     SOVEREIGNCTL, SOVEREIGND)
+
+from fake_deepgram import FakeDeepgram
+from fake_elevenlabs import FakeElevenLabs
+from fake_openai import FakeOpenAI
 
 API = "/api/v1"
 QUESTION_WAV = os.path.join(SOURCE_DIR, "demo", "question.wav")
@@ -223,6 +228,61 @@ def client_errors():
     r = ctl_call(key, assistant, unix, "--output", "none")
     check_clear(r, "killed daemon", "Connection refused",
                 "Is sovereignd running", key=key)
+
+
+@case
+def demo_with_keys():
+    """scripts/demo.sh with DEEPGRAM_API_KEY, OPENAI_API_KEY and
+    ELEVENLABS_API_KEY set holds the call on those providers, not the
+    offline engines: here the fakes, at the base URLs the script takes
+    from SOVEREIGN_*_URL. The keys reach the providers and nothing
+    prints them."""
+    keys = {"deepgram": "dg-demo-key-4c1d", "openai": "sk-demo-key-77aa",
+            "elevenlabs": "xi-demo-key-09be"}
+    reply = "We open at nine in the morning."
+    fakes = {"deepgram": FakeDeepgram(keys={keys["deepgram"]},
+                                      transcripts=("what are your opening "
+                                                   "hours",)),
+             "openai": FakeOpenAI(keys={keys["openai"]}, reply=reply),
+             "elevenlabs": FakeElevenLabs(keys={keys["elevenlabs"]})}
+    state = tempfile.mkdtemp(prefix="sv-demo-")
+    env = dict(os.environ, SV_DEMO_DIR=state,
+               SV_DEMO_BIN=os.path.dirname(os.path.abspath(SOVEREIGND)))
+    env.pop("SOVEREIGN_API_KEY", None)
+    try:
+        for name, f in fakes.items():
+            f.start()
+            env[name.upper() + "_API_KEY"] = keys[name]
+            env["SOVEREIGN_%s_URL" % name.upper()] = f.url
+        r = subprocess.run(["sh", os.path.join(SOURCE_DIR, "scripts",
+                                               "demo.sh")],
+                           capture_output=True, text=True, timeout=120,
+                           stdin=subprocess.DEVNULL, env=env)
+        out = r.stdout + r.stderr
+        with open(os.path.join(state, "daemon.log")) as f:
+            log = f.read()
+        check_eq(r.returncode, 0, "demo exit status: " + out[-2000:])
+        check("provider keys found" in out, "the keyed branch", out)
+        check("offline engines" not in out, "not the offline one", out)
+        check(re.search(r"You: what are your opening hours", out, re.I),
+              "Deepgram's transcript printed", out)
+        check("Assistant: " + reply in out, "the model's reply printed", out)
+        check("Assistant: Hello! Ask me anything." in out,
+              "the demo's greeting, spoken", out)
+        check("(deepgram, openai, elevenlabs)" in log,
+              "the call ran on the cloud providers", log[-2000:])
+        for name, f in fakes.items():
+            used = [q["key"] for q in f.requests if q.get("key")]
+            check(used and set(used) == {keys[name]},
+                  name + " got its key", used)
+            check(keys[name] not in out + log, name + "'s key printed")
+            check_eq(f.errors, [], name + " fake errors")
+        rate, pcm = read_pcm(os.path.join(state, "reply.wav"))
+        check(len(pcm) > rate, "reply audio: %d samples" % len(pcm))
+    finally:
+        for f in fakes.values():
+            f.stop()
+        subprocess.run(["rm", "-rf", state])
 
 
 if __name__ == "__main__":
