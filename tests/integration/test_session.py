@@ -86,6 +86,19 @@ def first_message_heard(s):
                         pred=lambda e: e["role"] == "assistant")
 
 
+def ask_and_hear(w, frames):
+    """Starts a call, asks the opening-hours question after the first
+    message and waits until frames of the reply have played. Returns the
+    session, the call id and the frame count before the reply."""
+    s = w.session()
+    call_id = s.start(w.assistant)["call_id"]
+    first_message_heard(s)
+    n0 = len(s.frames)
+    s.stream(speech_pcm("What are your opening hours?") + silence(1.0))
+    wait_for(lambda: len(s.frames) > n0 + frames, 20, "the reply to play")
+    return s, call_id, n0
+
+
 def assistant_turns(s):
     with s.cv:
         return [e for _, e in s.events
@@ -543,13 +556,8 @@ def barge_in():
                             "Stop please I have another question"),
                ms_per_char=60) as w:
         w.oa.script("reply:" + long_reply)
-        s = w.session()
-        call_id = s.start(w.assistant)["call_id"]
-        first_message_heard(s)
-        n0 = len(s.frames)
-        s.stream(speech_pcm("What are your opening hours?") + silence(1.0))
         # Wait until the reply is audible, then talk over it.
-        wait_for(lambda: len(s.frames) > n0 + 50, 20, "the reply to play")
+        s, call_id, n0 = ask_and_hear(w, 50)
         s.stream(speech_pcm("Stop please, I have another question.") +
                  silence(0.3), stop_when=lambda: "interrupted" in s.types())
         s.wait_event("interrupted", timeout=20)
@@ -778,12 +786,7 @@ def backchannel_no_barge_in():
     with World(transcripts=("What are your opening hours", "Okay"),
                ms_per_char=40) as w:
         w.oa.script("reply:" + long_reply)
-        s = w.session()
-        call_id = s.start(w.assistant)["call_id"]
-        first_message_heard(s)
-        n0 = len(s.frames)
-        s.stream(speech_pcm("What are your opening hours?") + silence(1.0))
-        wait_for(lambda: len(s.frames) > n0 + 25, 20, "the reply to play")
+        s, call_id, _ = ask_and_hear(w, 25)
         # "Okay" over the reply is a backchannel, not a new turn.
         s.stream(speech_pcm("Okay.") + silence(0.8))
         w.dg.wait_for(lambda: any(
