@@ -341,7 +341,6 @@ static void sess_event(struct sess *s, json_t *ev)
     if (type == NULL)
         return;
     if (strcmp(type, "started") == 0) {
-        s->is_started = true;
         b->n_started++;
         /*
          * A random phase in the 20 ms frame, as independent callers have;
@@ -388,9 +387,6 @@ static void sess_receive(struct sess *s, struct lws *wsi, void *in, size_t len)
     if (lws_frame_is_binary(wsi)) {
         struct turn *t = s->turn >= 1 ? &s->turns[s->turn - 1] : NULL;
 
-        /* Whole frames only: count the first piece of each. */
-        if (lws_is_first_fragment(wsi))
-            s->reply_frames++;
         if (t != NULL && s->is_awaiting_reply && t->audio_in == 0 &&
             t->voice_end != 0)
             t->audio_in = uv_hrtime();
@@ -435,7 +431,6 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason,
         return 0;
 
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        s->is_connected = true;
         s->want_start = true;
         lws_callback_on_writable(wsi);
         return 0;

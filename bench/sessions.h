@@ -64,7 +64,7 @@ struct sess {
     struct bench *b;
     int idx;
     struct lws *wsi;
-    bool is_connected, is_started, is_ended, is_failed;
+    bool is_ended, is_failed;
     bool want_start, want_stop;
     uv_timer_t tick;
 
@@ -79,7 +79,6 @@ struct sess {
     bool is_done_talking;   /* no more utterances */
     struct turn turns[MAX_TURNS];
 
-    uint64_t reply_frames;
     int errors, interrupts, mismatches;
     struct sv_buf rx;
 };
